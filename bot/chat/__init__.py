@@ -1,0 +1,1 @@
+"""Platform-neutral messages and commands, and one adapter per chat platform."""

@@ -1,0 +1,188 @@
+"""Members' commands, written once for every platform.
+
+Adapters turn a slash command or a ``!`` message into an :class:`Invocation`,
+call :meth:`CommandService.handle`, and format the :class:`Reply` for their
+platform. Nothing here knows Discord or Matrix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from bot.chat.message import Message
+from bot.months import Month
+
+if TYPE_CHECKING:
+    from bot.config import Target
+    from bot.core import Core
+
+__all__ = [
+    "COMMANDS",
+    "CommandService",
+    "CommandSpec",
+    "Invocation",
+    "PublishOutcome",
+    "Reply",
+    "parse_bang",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One command as every platform shows it."""
+
+    name: str  # "donors", "news post"
+    description: dict[str, str]  # locale -> text
+    takes_month: bool = False
+    admin_only: bool = False
+    ephemeral: bool = False  # where the platform can, only the asker sees the reply
+
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "donors",
+        {
+            "en": "How many people gave in a month",
+            "fr": "Combien de personnes ont donné dans un mois",
+        },
+        takes_month=True,
+    ),
+    CommandSpec(
+        "goal", {"en": "Progress of our fundraising goals", "fr": "Où en sont nos objectifs"}
+    ),
+    CommandSpec(
+        "milestones",
+        {"en": "The milestones we reached together", "fr": "Les étapes franchies ensemble"},
+    ),
+    CommandSpec("donate", {"en": "How to support the project", "fr": "Comment soutenir le projet"}),
+    CommandSpec(
+        "news preview",
+        {"en": "Preview a month's news bulletin", "fr": "Aperçu des nouvelles d'un mois"},
+        takes_month=True,
+        ephemeral=True,
+    ),
+    CommandSpec(
+        "news post",
+        {
+            "en": "Post a month's news bulletin now (admins)",
+            "fr": "Publier les nouvelles d'un mois (admins)",
+        },
+        takes_month=True,
+        admin_only=True,
+    ),
+    CommandSpec("help", {"en": "What I can do", "fr": "Ce que je sais faire"}),
+)
+_BY_NAME = {spec.name: spec for spec in COMMANDS}
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """A member asked something. ``is_admin`` was decided by the adapter from platform permissions."""
+
+    command: str
+    argument: str | None = None
+    locale: str = "en"
+    is_admin: bool = False
+    target: Target | None = None  # the configured target this room/channel is, if any
+    user: str = ""  # for logs only
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    message: Message
+    ephemeral: bool = False
+    ok: bool = True  # False for refusals and usage errors
+
+
+@dataclass(frozen=True, slots=True)
+class PublishOutcome:
+    """What ``news post`` did for one target."""
+
+    target: str
+    state: str  # "sent", "already sent", "failed", "pending"
+    detail: str = ""
+
+
+Publisher = Callable[[Month], Awaitable[list[PublishOutcome]]]
+
+_BANG = re.compile(r"^!(\w+)(?:\s+(\w+))?(?:\s+(\S+))?\s*$")
+
+
+def parse_bang(text: str) -> tuple[str, str | None] | None:
+    """``"!news post 2025-12"`` -> ``("news post", "2025-12")``; None if not a command of ours."""
+    match = _BANG.match(text.strip())
+    if not match:
+        return None
+    word, second, third = match.group(1).lower(), match.group(2), match.group(3)
+    if word == "news":
+        if second is None or second.lower() not in ("preview", "post"):
+            return ("news", None)
+        return (f"news {second.lower()}", third)
+    if word not in _BY_NAME or third is not None:
+        return None
+    return (word, second)
+
+
+@dataclass
+class CommandService:
+    """Answers invocations from the ledger, the report and the templates."""
+
+    core: Core
+    publish: Publisher | None = None
+    now: Callable[[], datetime] | None = field(default=None)
+
+    async def handle(self, inv: Invocation) -> Reply:
+        spec = _BY_NAME.get(inv.command)
+        render = self.core.renderer
+        if spec is None:
+            return Reply(render.reply("usage", inv.locale, command=inv.command), ok=False)
+        if spec.admin_only and not inv.is_admin:
+            return Reply(
+                render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False
+            )
+        month: Month | None = None
+        if spec.takes_month and inv.argument:
+            try:
+                month = Month.parse(inv.argument)
+            except ValueError:
+                return Reply(
+                    render.reply("bad_month", inv.locale, text=inv.argument),
+                    ephemeral=True,
+                    ok=False,
+                )
+        elif inv.argument and not spec.takes_month:
+            return Reply(render.reply("usage", inv.locale, command=spec.name), ok=False)
+        latest = self.core.last_complete_month(self.now() if self.now else None)
+        if month is not None and month > latest.next():
+            return Reply(
+                render.reply("future_month", inv.locale, month=month), ephemeral=True, ok=False
+            )
+        month = month or latest
+
+        if spec.name == "donors":
+            report = await self.core.report(month)
+            return Reply(render.reply("donors", inv.locale, report=report))
+        if spec.name == "goal":
+            progress = await self.core.goals_now(self.now() if self.now else None)
+            image = await self.core.goal_image(progress, inv.locale) if progress else None
+            return Reply(render.reply("goal", inv.locale, goals=progress, image=image))
+        if spec.name == "milestones":
+            reached = await self.core.milestones_reached()
+            return Reply(render.reply("milestones", inv.locale, milestones=reached))
+        if spec.name == "donate":
+            return Reply(render.reply("donate", inv.locale))
+        if spec.name == "news preview":
+            bulletin = await self.core.bulletin(month, inv.locale)
+            return Reply(bulletin, ephemeral=True)
+        if spec.name == "news post":
+            if self.publish is None:
+                return Reply(render.reply("no_publisher", inv.locale), ephemeral=True, ok=False)
+            outcomes = await self.publish(month)
+            return Reply(
+                render.reply("posted", inv.locale, month=month, outcomes=outcomes), ephemeral=True
+            )
+        return Reply(render.reply("help", inv.locale, commands=COMMANDS))

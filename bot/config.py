@@ -1,0 +1,579 @@
+"""The one TOML file: loaded with tomllib, validated with pydantic.
+
+Every problem is reported as ``FILE:LINE: section.key: what is wrong``; unknown
+keys are errors, so a typo is never silently ignored. Secrets are never in the
+file: the file names the environment variables that hold them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from babel import Locale, UnknownLocaleError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from bot.money import is_currency
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ConsoleTarget",
+    "DiscordSettings",
+    "DiscordTarget",
+    "Goal",
+    "MatrixSettings",
+    "MatrixTarget",
+    "Target",
+    "default_config_path",
+    "load_config",
+    "parse_config",
+]
+
+DEFAULT_CRON = "0 10 1 * *"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+class ConfigError(Exception):
+    """The configuration is wrong. ``problems`` holds one readable line per problem."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+# --- validators shared by several sections -------------------------------------------------
+
+
+def _timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from exc
+    if value not in available_timezones() and value != "UTC":
+        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)")
+    return value
+
+
+def _locale(value: str) -> str:
+    try:
+        Locale.parse(value.replace("-", "_"))
+    except (UnknownLocaleError, ValueError) as exc:
+        raise ValueError(f"{value!r} is not a locale Babel knows (e.g. fr, en, pt_BR)") from exc
+    return value.replace("-", "_")
+
+
+def _currency(value: str) -> str:
+    if not is_currency(value):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code (e.g. EUR, USD)")
+    return value
+
+
+def _cron(value: str) -> str:
+    # APScheduler is the one that will run it, so it is the one that judges it.
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        CronTrigger.from_crontab(value, timezone="UTC")
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a cron expression ({exc})") from exc
+    return value
+
+
+def _env_name(value: str) -> str:
+    if not _ENV_NAME.match(value):
+        raise ValueError(f"{value!r} is not an environment variable name")
+    return value
+
+
+def _slug(value: str) -> str:
+    if not _SLUG.match(value):
+        raise ValueError(f"{value!r} must be lower-case letters, digits, - or _ (at most 64)")
+    return value
+
+
+def _url(value: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ValueError(f"{value!r} is not an http(s) URL")
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+LocaleName = Annotated[str, AfterValidator(_locale)]
+CurrencyCode = Annotated[str, AfterValidator(_currency)]
+CronExpr = Annotated[str, AfterValidator(_cron)]
+EnvName = Annotated[str, AfterValidator(_env_name)]
+Slug = Annotated[str, AfterValidator(_slug)]
+Url = Annotated[str, AfterValidator(_url)]
+PositiveAmount = Annotated[Decimal, Field(gt=0)]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- sections ------------------------------------------------------------------------------
+
+
+class ProjectSettings(Section):
+    name: str = Field(min_length=1)
+    timezone: TimeZoneName = "UTC"
+    locale: LocaleName = "en"
+    base_currency: CurrencyCode = "EUR"
+    donate_urls: list[Url] = []
+    rates: dict[CurrencyCode, PositiveAmount] = {}
+    data_dir: Path = Path("data")
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class LoggingSettings(Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
+
+class LedgerSettings(Section):
+    path: Path = Path("donorbot.sqlite3")
+    pseudonym_key_env: EnvName = "DONORBOT_PSEUDONYM_KEY"
+
+
+class MilestoneSettings(Section):
+    monthly_donors: list[Annotated[int, Field(gt=0)]] = [100, 250, 500, 1000, 2500, 5000, 10000]
+    total_donors: list[Annotated[int, Field(gt=0)]] = [
+        100, 500, 1000, 5000, 10000, 50000, 100000, 500000, 1000000,
+    ]  # fmt: skip
+    total_amount: list[PositiveAmount] = [
+        Decimal(n) for n in (1000, 10000, 50000, 100000, 500000, 1000000, 10000000)
+    ]
+
+
+class Goal(Section):
+    name: Slug
+    title: str = Field(min_length=1)
+    amount: PositiveAmount | None = None
+    donors: Annotated[int, Field(gt=0)] | None = None
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _check(self) -> Goal:
+        if self.amount is None and self.donors is None:
+            raise ValueError("a goal needs amount, donors, or both")
+        if self.end < self.start:
+            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+        return self
+
+
+class NewsSettings(Section):
+    dir: Path = Path("news")
+    templates_dir: Path | None = None
+
+
+class ScheduleSettings(Section):
+    cron: CronExpr = DEFAULT_CRON
+    catch_up_days: Annotated[int, Field(ge=0, le=31)] = 7
+
+
+class WebhookSecret(Section):
+    secret_env: EnvName
+
+
+class StripeHook(WebhookSecret):
+    tolerance_seconds: Annotated[int, Field(gt=0, le=3600)] = 300
+
+
+class DonorboxHook(WebhookSecret):
+    tolerance_seconds: Annotated[int, Field(gt=0, le=3600)] = 300
+
+
+class HelloAssoHook(Section):
+    signature_key_env: EnvName | None = None
+    path_secret_env: EnvName | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> HelloAssoHook:
+        if self.signature_key_env is None and self.path_secret_env is None:
+            raise ValueError("set signature_key_env or path_secret_env (or both)")
+        return self
+
+
+class WebhookSettings(Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    kofi: WebhookSecret | None = None
+    github_sponsors: WebhookSecret | None = None
+    stripe: StripeHook | None = None
+    opencollective: WebhookSecret | None = None
+    patreon: WebhookSecret | None = None
+    donorbox: DonorboxHook | None = None
+    buymeacoffee: WebhookSecret | None = None
+    helloasso: HelloAssoHook | None = None
+
+
+class MatrixSettings(Section):
+    homeserver: Url
+    user_id: Annotated[str, Field(pattern=r"^@[^:\s]+:\S+$")]
+    access_token_env: EnvName | None = None
+    password_env: EnvName | None = None
+    device_name: str = "donorbot"
+    admin_power_level: int = 50
+    admins: list[Annotated[str, Field(pattern=r"^@[^:\s]+:\S+$")]] = []
+    invite_allowlist: list[Annotated[str, Field(pattern=r"^@[^:\s]+:\S+$")]] = []
+    encryption: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> MatrixSettings:
+        if self.access_token_env is None and self.password_env is None:
+            raise ValueError("set access_token_env or password_env")
+        return self
+
+
+class DiscordSettings(Section):
+    token_env: EnvName = "DONORBOT_DISCORD_TOKEN"
+    api_base: Url = "https://discord.com/api/v10"
+    gateway_url: str | None = None
+    guilds: list[int] = []
+    admin_role: int | None = None
+
+
+class TargetBase(Section):
+    name: Slug
+    locale: LocaleName | None = None
+    cron: CronExpr | None = None
+    enabled: bool = True
+    alerts: bool = False
+    thanks: bool = False
+
+
+class ConsoleTarget(TargetBase):
+    platform: Literal["console"]
+    output_dir: Path | None = None
+
+
+class MatrixTarget(TargetBase):
+    platform: Literal["matrix"]
+    room: Annotated[str, Field(pattern=r"^[!#][^:\s]+:\S+$")]
+    msgtype: Literal["m.notice", "m.text"] = "m.notice"
+
+
+class DiscordTarget(TargetBase):
+    platform: Literal["discord"]
+    channel_id: Annotated[int, Field(gt=0)]
+    mention_role: int | None = None
+    publish: bool = False
+
+
+Target = Annotated[ConsoleTarget | MatrixTarget | DiscordTarget, Field(discriminator="platform")]
+
+
+class Config(Section):
+    project: ProjectSettings
+    logging: LoggingSettings = LoggingSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    milestones: MilestoneSettings = MilestoneSettings()
+    goals: list[Goal] = []
+    news: NewsSettings = NewsSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    webhooks: WebhookSettings = WebhookSettings()
+    matrix: MatrixSettings | None = None
+    discord: DiscordSettings | None = None
+    targets: list[Target] = []
+
+    # Not from the file: where it was read from, so relative paths resolve next to it.
+    source: Path = Field(default=Path("config.toml"), exclude=True)
+
+    @field_validator("targets")
+    @classmethod
+    def _unique_targets(cls, targets: list[Any]) -> list[Any]:
+        names = [t.name for t in targets]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two targets are named {name!r}")
+        return targets
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Config:
+        for i, target in enumerate(self.targets):
+            if target.platform == "matrix" and self.matrix is None:
+                raise ValueError(
+                    f"targets[{i}] ({target.name}) is a Matrix target but [matrix] is missing"
+                )
+            if target.platform == "discord" and self.discord is None:
+                raise ValueError(
+                    f"targets[{i}] ({target.name}) is a Discord target but [discord] is missing"
+                )
+        names = [g.name for g in self.goals]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"two goals are named {name!r}")
+        if self.project.base_currency in self.project.rates:
+            raise ValueError("project.rates must not list the base currency itself")
+        return self
+
+    # --- derived values -------------------------------------------------------------------
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent
+
+    def resolve(self, path: Path) -> Path:
+        """A path from the file, relative to the file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve(self.project.data_dir)
+
+    @property
+    def ledger_path(self) -> Path:
+        path = self.ledger.path
+        return path if path.is_absolute() else self.data_dir / path
+
+    @property
+    def news_dir(self) -> Path:
+        return self.resolve(self.news.dir)
+
+    @property
+    def templates_dir(self) -> Path | None:
+        if self.news.templates_dir is None:
+            return None
+        return self.resolve(self.news.templates_dir)
+
+    def target(self, name: str) -> ConsoleTarget | MatrixTarget | DiscordTarget:
+        for target in self.targets:
+            if target.name == name:
+                return target
+        known = ", ".join(t.name for t in self.targets) or "none"
+        raise KeyError(f"no target named {name!r} (configured: {known})")
+
+    def locale_of(self, target: TargetBase | None) -> str:
+        return (target.locale if target and target.locale else None) or self.project.locale
+
+    @staticmethod
+    def secret(env_name: str | None) -> SecretStr | None:
+        """The secret held by environment variable ``env_name``, if set and not empty."""
+        if not env_name:
+            return None
+        value = os.environ.get(env_name, "")
+        return SecretStr(value) if value else None
+
+    def missing_secrets(self) -> list[str]:
+        """Problems for secrets the enabled features need but the environment lacks."""
+        problems: list[str] = []
+
+        def need(key: str, env: str | None) -> None:
+            if env and self.secret(env) is None:
+                problems.append(f"{key}: environment variable {env} is not set")
+
+        need("ledger.pseudonym_key_env", self.ledger.pseudonym_key_env)
+        if self.matrix is not None:
+            if self.matrix.access_token_env:
+                need("matrix.access_token_env", self.matrix.access_token_env)
+            else:
+                need("matrix.password_env", self.matrix.password_env)
+        if self.discord is not None:
+            need("discord.token_env", self.discord.token_env)
+        hooks = self.webhooks
+        for name in ("kofi", "github_sponsors", "stripe", "opencollective", "patreon",
+                     "donorbox", "buymeacoffee"):  # fmt: skip
+            hook = getattr(hooks, name)
+            if hook is not None:
+                need(f"webhooks.{name}.secret_env", hook.secret_env)
+        if hooks.helloasso is not None:
+            need("webhooks.helloasso.signature_key_env", hooks.helloasso.signature_key_env)
+            need("webhooks.helloasso.path_secret_env", hooks.helloasso.path_secret_env)
+        return problems
+
+
+# --- loading -------------------------------------------------------------------------------
+
+
+def default_config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """``--config`` if given, else ``$DONORBOT_CONFIG``, else ``./config.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("DONORBOT_CONFIG")
+    return Path(env) if env else Path("config.toml")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read and validate the configuration file; raise ConfigError listing every problem."""
+    file = default_config_path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"{file}: no such file (give --config PATH or set DONORBOT_CONFIG)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{file}: cannot read: {exc}"]) from None
+    return parse_config(text, file)
+
+
+def parse_config(text: str, file: Path) -> Config:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib says "... (at line 3, column 7)"; put the place first, like every other error.
+        message = str(exc)
+        match = re.search(r"\(at line (\d+), column (\d+)\)", message)
+        if match:
+            message = message[: match.start()].strip()
+            raise ConfigError([f"{file}:{match.group(1)}: TOML syntax: {message}"]) from None
+        raise ConfigError([f"{file}: TOML syntax: {message}"]) from None
+    if "source" in data:
+        raise ConfigError([f"{file}:{_locate(text, ('source',)) or 1}: source: unknown key"])
+    try:
+        return Config.model_validate({**data, "source": file.resolve()})
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, text, file, data)) from None
+
+
+def _describe(exc: ValidationError, text: str, file: Path, data: dict[str, Any]) -> list[str]:
+    problems = []
+    for error in exc.errors():
+        loc = _clean_loc(error["loc"], data)
+        key = _dotted(loc) or "(top level)"
+        message = _message(error)
+        line = _locate(text, loc)
+        where = f"{file}:{line}" if line else str(file)
+        problems.append(f"{where}: {key}: {message}")
+    return problems
+
+
+def _clean_loc(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
+    """Drop pydantic's union tags (``targets.0.matrix.room`` -> ``targets.0.room``)."""
+    cleaned: list[int | str] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(node, dict) and isinstance(part, str) and part not in node and part in (
+            "console", "matrix", "discord", "function-after[_check(), Goal]",
+        ):  # fmt: skip
+            continue
+        if isinstance(part, str) and (part.startswith("function-after") or part == "[key]"):
+            continue
+        cleaned.append(part)
+        if isinstance(node, dict):
+            node = node.get(part) if isinstance(part, str) else None
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(cleaned)
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _message(error: Any) -> str:
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return "unknown key (check the spelling; config.example.toml lists every key)"
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "union_tag_invalid":
+        return "platform must be one of console, matrix, discord"
+    if kind == "union_tag_not_found":
+        return "platform is missing (console, matrix or discord)"
+    if kind == "string_pattern_mismatch":
+        pattern = str(error.get("ctx", {}).get("pattern", ""))
+        if pattern.startswith("^[!#]"):
+            return f"{error['input']!r} is not a room id (!abc:server) or alias (#name:server)"
+        if pattern.startswith("^@"):
+            return f"{error['input']!r} is not a Matrix user id (@name:server)"
+    message = str(error["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if "input" in error and kind not in ("value_error",) and not isinstance(error["input"], dict):
+        message += f" (got {error['input']!r})"
+    return message
+
+
+_HEADER = re.compile(r"^\s*\[(\[)?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+
+
+def _locate(text: str, loc: tuple[int | str, ...]) -> int | None:
+    """Best-effort line number for a key path in the TOML text (None when not found)."""
+    if not loc:
+        return None
+    lines = text.splitlines()
+    # Walk the table headers, tracking which table (and which array element) we are in.
+    wanted_table: list[str] = []
+    wanted_index: int | None = None
+    key_path: list[str] = []
+    for i, part in enumerate(loc):
+        if isinstance(part, int):
+            wanted_index = part
+            key_path = [str(p) for p in loc[i + 1 :] if isinstance(p, str)]
+            break
+        wanted_table.append(part)
+    else:
+        key_path = []
+    candidates: list[tuple[int, list[str], int | None]] = []  # (line, table, array index)
+    counts: dict[str, int] = {}
+    current: list[str] = []
+    current_index: int | None = None
+    for number, line in enumerate(lines, start=1):
+        header = _HEADER.match(line)
+        if header:
+            current = [p.strip().strip('"') for p in header.group(2).split(".")]
+            if header.group(1):
+                name = ".".join(current)
+                current_index = counts.get(name, 0)
+                counts[name] = current_index + 1
+            else:
+                current_index = None
+            candidates.append((number, current, current_index))
+            continue
+        candidates.append((number, current, current_index))
+
+    def key_line(table: list[str], index: int | None, keys: list[str]) -> int | None:
+        header_line = None
+        for number, tab, idx in candidates:
+            if tab == table and idx == index:
+                if header_line is None:
+                    header_line = number
+                if keys:
+                    stripped = lines[number - 1].strip()
+                    if re.match(rf"^{re.escape(keys[0])}\s*=", stripped):
+                        return number
+        if keys and len(keys) > 1:
+            return key_line([*table, keys[0]], index, keys[1:]) or header_line
+        return header_line
+
+    if wanted_index is not None:
+        return key_line(wanted_table, wanted_index, key_path)
+    # Plain table path: try the longest table prefix that exists with the rest as keys.
+    for split in range(len(wanted_table), -1, -1):
+        table, keys = wanted_table[:split], wanted_table[split:]
+        if not keys:
+            continue
+        found = key_line(table, None, keys)
+        if found:
+            return found
+    return key_line(wanted_table, None, [])

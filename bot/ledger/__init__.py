@@ -1,0 +1,1 @@
+"""The donation ledger: model, SQLite store, migrations, rollups, privacy."""

@@ -1,0 +1,77 @@
+"""What the ledger stores, and what importers and webhooks hand to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+__all__ = ["DonorKind", "NewDonation", "RefundEvent", "Status", "WriteResult"]
+
+
+class Status(StrEnum):
+    SUCCEEDED = "succeeded"
+    REFUNDED = "refunded"
+    DISPUTED = "disputed"
+
+
+class DonorKind(StrEnum):
+    PERSON = "person"
+    ORGANISATION = "organisation"
+
+
+@dataclass(frozen=True, slots=True)
+class NewDonation:
+    """A donation as a source reports it, before pseudonymisation.
+
+    ``donor_id`` is the platform-qualified identifier made by
+    :func:`bot.ledger.pseudonym.donor_identity` (``email:jo@example.com`` or
+    ``opencollective:guest-cf5e5bf5``); the ledger stores only its HMAC.
+    ``display_name`` and ``message`` are dropped unless ``public`` is true.
+    """
+
+    source: str
+    external_id: str
+    amount: int  # minor units of ``currency``; never a float
+    currency: str  # ISO 4217, upper case
+    received_at: datetime  # aware
+    donor_id: str | None = None  # None: anonymous, counts as one donor
+    public: bool = False
+    display_name: str | None = None
+    message: str | None = None
+    recurring: bool = False
+    kind: DonorKind = DonorKind.PERSON
+    status: Status = Status.SUCCEEDED
+
+
+@dataclass(frozen=True, slots=True)
+class RefundEvent:
+    """A refund or dispute of an earlier donation of the same source.
+
+    When the original has not arrived yet the event is kept and applied when it
+    does (platform exports and webhooks do not promise an order).
+    """
+
+    source: str
+    external_id: str  # the ORIGINAL donation's id
+    status: Status = Status.REFUNDED
+    received_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What one write to the ledger did."""
+
+    inserted: int = 0
+    duplicates: int = 0
+    refunds_applied: int = 0
+    refunds_pending: int = 0
+    months: set[int] | None = None  # month keys whose figures changed
+
+    def merge(self, other: WriteResult) -> None:
+        self.inserted += other.inserted
+        self.duplicates += other.duplicates
+        self.refunds_applied += other.refunds_applied
+        self.refunds_pending += other.refunds_pending
+        if other.months:
+            self.months = (self.months or set()) | other.months
