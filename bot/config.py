@@ -316,13 +316,9 @@ class Config(Section):
     def _cross_checks(self) -> Config:
         for i, target in enumerate(self.targets):
             if target.platform == "matrix" and self.matrix is None:
-                raise ValueError(
-                    f"targets[{i}] ({target.name}) is a Matrix target but [matrix] is missing"
-                )
+                raise ValueError(f"targets[{i}] ({target.name}) is a Matrix target but [matrix] is missing")
             if target.platform == "discord" and self.discord is None:
-                raise ValueError(
-                    f"targets[{i}] ({target.name}) is a Discord target but [discord] is missing"
-                )
+                raise ValueError(f"targets[{i}] ({target.name}) is a Discord target but [discord] is missing")
         names = [g.name for g in self.goals]
         for name in names:
             if names.count(name) > 1:
@@ -423,9 +419,7 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = file.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(
-            [f"{file}: no such file (give --config PATH or set DONORBOT_CONFIG)"]
-        ) from None
+        raise ConfigError([f"{file}: no such file (give --config PATH or set DONORBOT_CONFIG)"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{file}: cannot read: {exc}"]) from None
     return parse_config(text, file)

@@ -51,9 +51,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
         },
         takes_month=True,
     ),
-    CommandSpec(
-        "goal", {"en": "Progress of our fundraising goals", "fr": "Où en sont nos objectifs"}
-    ),
+    CommandSpec("goal", {"en": "Progress of our fundraising goals", "fr": "Où en sont nos objectifs"}),
     CommandSpec(
         "milestones",
         {"en": "The milestones we reached together", "fr": "Les étapes franchies ensemble"},
@@ -141,9 +139,7 @@ class CommandService:
         if spec is None:
             return Reply(render.reply("usage", inv.locale, command=inv.command), ok=False)
         if spec.admin_only and not inv.is_admin:
-            return Reply(
-                render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False
-            )
+            return Reply(render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False)
         month: Month | None = None
         if spec.takes_month and inv.argument:
             try:
@@ -158,9 +154,7 @@ class CommandService:
             return Reply(render.reply("usage", inv.locale, command=spec.name), ok=False)
         latest = self.core.last_complete_month(self.now() if self.now else None)
         if month is not None and month > latest.next():
-            return Reply(
-                render.reply("future_month", inv.locale, month=month), ephemeral=True, ok=False
-            )
+            return Reply(render.reply("future_month", inv.locale, month=month), ephemeral=True, ok=False)
         month = month or latest
 
         if spec.name == "donors":
@@ -182,7 +176,5 @@ class CommandService:
             if self.publish is None:
                 return Reply(render.reply("no_publisher", inv.locale), ephemeral=True, ok=False)
             outcomes = await self.publish(month)
-            return Reply(
-                render.reply("posted", inv.locale, month=month, outcomes=outcomes), ephemeral=True
-            )
+            return Reply(render.reply("posted", inv.locale, month=month, outcomes=outcomes), ephemeral=True)
         return Reply(render.reply("help", inv.locale, commands=COMMANDS))

@@ -13,9 +13,7 @@ def normalise_email(email: str) -> str:
     return unicodedata.normalize("NFKC", email).strip().lower()
 
 
-def donor_identity(
-    source: str, platform_id: str | None = None, email: str | None = None
-) -> str | None:
+def donor_identity(source: str, platform_id: str | None = None, email: str | None = None) -> str | None:
     """The identifier a donor is known by, before hashing.
 
     An email wins over a platform id so that one person giving through two
