@@ -252,9 +252,21 @@ class MatrixSettings(Section):
 class DiscordSettings(Section):
     token_env: EnvName = "DONORBOT_DISCORD_TOKEN"
     api_base: Url = "https://discord.com/api/v10"
-    gateway_url: str | None = None
-    guilds: list[int] = []
-    admin_role: int | None = None
+    gateway_url: str | None = None  # None: asked from the REST API (GET /gateway/bot)
+    guilds: list[Annotated[int, Field(gt=0)]] = []
+    admin_role: Annotated[int, Field(gt=0)] | None = None
+
+    @field_validator("api_base")
+    @classmethod
+    def _api_base(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^wss?://[^\s/]+", value):
+            raise ValueError(f"{value!r} is not a ws(s) URL (e.g. wss://gateway.discord.gg)")
+        return value
 
 
 class TargetBase(Section):
@@ -280,8 +292,8 @@ class MatrixTarget(TargetBase):
 class DiscordTarget(TargetBase):
     platform: Literal["discord"]
     channel_id: Annotated[int, Field(gt=0)]
-    mention_role: int | None = None
-    publish: bool = False
+    mention_role: Annotated[int, Field(gt=0)] | None = None  # the only mention a post may make
+    publish: bool = False  # crosspost when the channel is an announcement channel
 
 
 Target = Annotated[ConsoleTarget | MatrixTarget | DiscordTarget, Field(discriminator="platform")]
