@@ -1,0 +1,78 @@
+"""What every subcommand does the same way: load the config, open the core, print errors."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+from bot.config import Config, ConfigError, load_config
+from bot.ledger.store import LedgerError
+from bot.months import Month
+
+__all__ = ["EXIT_CONFIG", "EXIT_ERROR", "fail", "load", "month_arg", "print_json", "run_async", "with_core"]
+
+EXIT_ERROR = 1
+EXIT_CONFIG = 2
+T = TypeVar("T")
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> int:
+    print(f"donorbot: {message}", file=sys.stderr)
+    return code
+
+
+def load(args: argparse.Namespace) -> Config:
+    """The configuration, or exit 2 with every problem on its own line."""
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG) from None
+    logging.basicConfig(
+        level=config.logging.level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    return config
+
+
+def month_arg(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def with_core(
+    args: argparse.Namespace, body: Callable[[Any], Awaitable[int]], config: Config | None = None
+) -> int:
+    """Open the core from the configuration, run ``body(core)``, close it; map errors to exit codes."""
+    from bot.core import Core
+
+    config = config or load(args)
+
+    async def main() -> int:
+        core = await Core.open(config)
+        try:
+            return await body(core)
+        finally:
+            await core.close()
+
+    try:
+        return run_async(main())
+    except LedgerError as exc:
+        return fail(str(exc))
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, ensure_ascii=False, indent=2, sort_keys=False))

@@ -1,0 +1,146 @@
+"""Numbered schema upgrades: one SQL script per version, each in its own transaction.
+
+The version lives in SQLite's ``PRAGMA user_version``. A ledger at version N is
+upgraded by running N+1, N+2, ... in order; each commits with its version, so an
+interrupted upgrade resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+__all__ = ["LATEST", "MIGRATIONS", "migrate", "schema_version"]
+
+
+_V1_DONATIONS = """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+        CREATE TABLE donations (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            donor_key TEXT,
+            display_name TEXT,
+            message TEXT,
+            amount INTEGER NOT NULL CHECK (amount >= 0),
+            currency TEXT NOT NULL,
+            received_at INTEGER NOT NULL,
+            month INTEGER NOT NULL,
+            recurring INTEGER NOT NULL DEFAULT 0,
+            kind TEXT NOT NULL DEFAULT 'person' CHECK (kind IN ('person', 'organisation')),
+            status TEXT NOT NULL DEFAULT 'succeeded'
+                CHECK (status IN ('succeeded', 'refunded', 'disputed')),
+            UNIQUE (source, external_id)
+        );
+        CREATE INDEX donations_donor ON donations (donor_key, received_at)
+            WHERE donor_key IS NOT NULL;
+        -- The bulletin lists the donors who chose to be named.
+        CREATE INDEX donations_public ON donations (month, received_at)
+            WHERE display_name IS NOT NULL;
+        """
+
+
+# Per-month and per-donor rollups, so a month's report never scans history. They are
+# filled by the store (marked stale here), which owns the one routine that maintains them.
+_V2_ROLLUPS = """
+        CREATE TABLE donor_months (
+            month INTEGER NOT NULL,
+            donor_key TEXT NOT NULL,
+            donations INTEGER NOT NULL,
+            recurring INTEGER NOT NULL,
+            organisation INTEGER NOT NULL,
+            PRIMARY KEY (month, donor_key)
+        ) WITHOUT ROWID;
+        CREATE INDEX donor_months_donor ON donor_months (donor_key, month);
+        CREATE TABLE donors (
+            donor_key TEXT PRIMARY KEY,
+            first_month INTEGER NOT NULL,
+            second_month INTEGER,
+            last_month INTEGER NOT NULL,
+            donations INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        CREATE TABLE month_stats (
+            month INTEGER PRIMARY KEY,
+            donations INTEGER NOT NULL DEFAULT 0,
+            donors INTEGER NOT NULL DEFAULT 0,
+            anonymous INTEGER NOT NULL DEFAULT 0,
+            new_donors INTEGER NOT NULL DEFAULT 0,
+            repeat_donors INTEGER NOT NULL DEFAULT 0,
+            recurring_donors INTEGER NOT NULL DEFAULT 0,
+            organisations INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE TABLE month_totals (
+            month INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            donations INTEGER NOT NULL,
+            amount INTEGER NOT NULL,
+            PRIMARY KEY (month, currency)
+        ) WITHOUT ROWID;
+        -- Median and largest of a month walk this index, not the table.
+        CREATE INDEX donations_month_amount ON donations (month, currency, amount)
+            WHERE status = 'succeeded';
+        INSERT INTO meta (key, value) VALUES ('rollups', 'stale')
+            ON CONFLICT (key) DO UPDATE SET value = 'stale';
+        """
+
+
+_V3_REFUNDS_OUTBOX_ALERTS = """
+        -- A refund that arrived before its donation waits here.
+        CREATE TABLE pending_refunds (
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('refunded', 'disputed')),
+            PRIMARY KEY (source, external_id)
+        ) WITHOUT ROWID;
+        -- The outbox: one row per (kind, month, target); see bot/delivery.py.
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            month INTEGER NOT NULL,
+            target TEXT NOT NULL,
+            generation INTEGER NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            message_ids TEXT,
+            created_at INTEGER NOT NULL,
+            updated_at INTEGER NOT NULL,
+            UNIQUE (kind, month, target)
+        );
+        -- Milestones already announced live, so each is announced once.
+        CREATE TABLE alerts (
+            key TEXT PRIMARY KEY,
+            created_at INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """
+
+
+MIGRATIONS: tuple[str, ...] = (_V1_DONATIONS, _V2_ROLLUPS, _V3_REFUNDS_OUTBOX_ALERTS)
+LATEST = len(MIGRATIONS)
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+
+def migrate(db: sqlite3.Connection, upto: int = LATEST) -> list[int]:
+    """Bring ``db`` (autocommit mode) to version ``upto``; returns the versions applied."""
+    current = schema_version(db)
+    if current > LATEST:
+        raise RuntimeError(
+            f"the ledger is at schema version {current}, newer than this donorbot knows ({LATEST}); "
+            "upgrade donorbot"
+        )
+    applied = []
+    for version in range(current + 1, upto + 1):
+        # executescript commits whatever is open before it runs, so the transaction
+        # has to live inside the script itself.
+        try:
+            db.executescript(
+                f"BEGIN IMMEDIATE;\n{MIGRATIONS[version - 1]}\nPRAGMA user_version = {version};\nCOMMIT;"
+            )
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied

@@ -1,0 +1,583 @@
+"""The SQLite ledger: one writer connection, one reader connection, WAL mode.
+
+Writes go through :meth:`Ledger.batch` (one transaction, rollups maintained
+before commit) or :meth:`Ledger.writing` for other tables (the outbox). Reads
+use their own connection, so a report never sees half of an import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from bot.ledger.migrations import LATEST, migrate
+from bot.ledger.models import NewDonation, RefundEvent, Status, WriteResult
+from bot.ledger.pseudonym import Pseudonymizer
+from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE, REBUILD_DELTA
+
+__all__ = ["Ledger", "LedgerError", "MonthRow", "PublicDonation", "WriteBatch"]
+
+NAME_LIMIT = 256
+MESSAGE_LIMIT = 4096
+BUSY_TIMEOUT_MS = 10_000
+
+_INSERT = """
+INSERT OR IGNORE INTO donations (source, external_id, donor_key, display_name, message, amount,
+    currency, received_at, month, recurring, kind, status)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+"""
+
+
+class LedgerError(Exception):
+    """The ledger cannot do what was asked (locked, read-only, missing key...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class MonthRow:
+    """One month's rollup. ``donors`` counts identified donors; anonymous donations are apart."""
+
+    month: int
+    donations: int
+    donors: int
+    anonymous: int
+    new_donors: int
+    repeat_donors: int
+    recurring_donors: int
+    organisations: int
+
+    @property
+    def all_donors(self) -> int:
+        """Identified donors plus anonymous donations (each counts as one person)."""
+        return self.donors + self.anonymous
+
+
+@dataclass(frozen=True, slots=True)
+class PublicDonation:
+    name: str
+    message: str | None
+    amount: int
+    currency: str
+    ordinal: int  # this donor's nth succeeded donation
+    organisation: bool
+    received_at: datetime
+
+
+def _month_key(moment: datetime, tz: ZoneInfo) -> int:
+    local = moment.astimezone(tz)
+    return local.year * 100 + local.month
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    if text is None:
+        return None
+    text = text.strip()
+    return text[:limit] if text else None
+
+
+def _connect_sync(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    return db
+
+
+def _rebuild_rollups(db: sqlite3.Connection) -> None:
+    """Recompute every rollup from the donations (inside the caller's transaction)."""
+    for statement in (*PREPARE, *CLEAR_ROLLUPS, REBUILD_DELTA, *APPLY_DELTA):
+        db.execute(statement)
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('rollups', 'ok') ON CONFLICT (key) DO UPDATE SET value = 'ok'"
+    )
+
+
+def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
+    """Create or upgrade the file, and bring derived data in line with the configured zone."""
+    notes: list[str] = []
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = _connect_sync(path)
+    try:
+        applied = migrate(db)
+        if applied:
+            notes.append(f"schema upgraded to version {LATEST} (applied {', '.join(map(str, applied))})")
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        stored_tz = meta.get("timezone")
+        rebuild = meta.get("rollups") == "stale"
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if stored_tz != tz.key:
+                if stored_tz is not None:
+                    # Months are derived from the zone; a new zone moves donations between months.
+                    db.create_function(
+                        "month_in_zone",
+                        1,
+                        lambda ts: _month_key(datetime.fromtimestamp(ts, UTC), tz),
+                        deterministic=True,
+                    )
+                    db.execute("UPDATE donations SET month = month_in_zone(received_at)")
+                    notes.append(f"time zone changed from {stored_tz} to {tz.key}: months recomputed")
+                    rebuild = True
+                db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('timezone', ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (tz.key,),
+                )
+            if rebuild:
+                _rebuild_rollups(db)
+                notes.append("rollups rebuilt from the donations")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    finally:
+        db.close()
+    return notes
+
+
+class Ledger:
+    """The donation ledger. Open with :meth:`open`, close with :meth:`close`."""
+
+    def __init__(
+        self,
+        path: Path,
+        tz: ZoneInfo,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        pseudonymize: Pseudonymizer | None,
+        notes: list[str],
+    ) -> None:
+        self.path = path
+        self.tz = tz
+        self._writer = writer
+        self._reader = reader
+        self._pseudonymize = pseudonymize
+        self._lock = asyncio.Lock()
+        self.notes = notes  # what opening did (upgrades, rebuilds), for the caller to log
+
+    @classmethod
+    async def open(cls, path: Path, tz: ZoneInfo, key: bytes | None = None) -> Ledger:
+        """Open (creating or upgrading) the ledger at ``path``.
+
+        ``key`` is the pseudonym key; without it the ledger can read and record
+        anonymous donations, but not donations with a donor identity.
+        """
+        try:
+            notes = await asyncio.to_thread(_prepare, path, tz)
+            writer = await aiosqlite.connect(path, isolation_level=None)
+            reader = await aiosqlite.connect(path, isolation_level=None)
+        except sqlite3.OperationalError as exc:
+            raise LedgerError(f"{path}: cannot open the ledger: {exc}") from exc
+        for db in (writer, reader):
+            await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA cache_size = -32000")
+        await reader.execute("PRAGMA query_only = 1")
+        for statement in PREPARE:
+            await writer.execute(statement)
+        return cls(path, tz, writer, reader, Pseudonymizer(key) if key else None, notes)
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._reader.close()
+            await self._writer.close()
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def pseudonym(self, identity: str) -> str:
+        if self._pseudonymize is None:
+            raise LedgerError("the pseudonym key is not set (see ledger.pseudonym_key_env)")
+        key = self._pseudonymize(identity)
+        assert key is not None
+        return key
+
+    # --- writing -------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def writing(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The writer connection inside ``BEGIN IMMEDIATE ... COMMIT`` (rolled back on error)."""
+        async with self._lock:
+            try:
+                await self._writer.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                raise LedgerError(f"{self.path}: cannot write: {exc}") from exc
+            try:
+                yield self._writer
+            except BaseException:
+                await self._writer.execute("ROLLBACK")
+                raise
+            try:
+                await self._writer.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                await self._writer.execute("ROLLBACK")
+                raise LedgerError(f"{self.path}: cannot write: {exc}") from exc
+
+    def batch(self) -> WriteBatch:
+        """A transaction for many writes: ``async with ledger.batch() as b: await b.add(items)``."""
+        return WriteBatch(self)
+
+    async def write(self, items: Iterable[NewDonation | RefundEvent]) -> WriteResult:
+        """Store donations and apply refunds, in one transaction."""
+        async with self.batch() as batch:
+            await batch.add(items)
+        return batch.result
+
+    def _row(self, d: NewDonation) -> tuple[Any, ...]:
+        if d.received_at.tzinfo is None:
+            raise ValueError(f"{d.source}:{d.external_id}: received_at has no time zone")
+        if not d.external_id:
+            raise ValueError(f"{d.source}: a donation needs an external id")
+        donor_key = None
+        if d.donor_id is not None:
+            donor_key = self.pseudonym(d.donor_id)
+        return (
+            d.source,
+            d.external_id,
+            donor_key,
+            _clip(d.display_name, NAME_LIMIT) if d.public else None,
+            _clip(d.message, MESSAGE_LIMIT) if d.public else None,
+            d.amount,
+            d.currency,
+            int(d.received_at.timestamp()),
+            _month_key(d.received_at, self.tz),
+            int(d.recurring),
+            d.kind.value,
+            d.status.value,
+        )
+
+    async def rebuild_rollups(self) -> None:
+        """Recompute every rollup from the donations."""
+        async with self.writing() as db:
+            for statement in (*CLEAR_ROLLUPS, REBUILD_DELTA, *APPLY_DELTA):
+                await db.execute(statement)
+
+    async def forget(self, identity: str) -> dict[str, int]:
+        """Erase a person: names and messages removed, donations detached from the pseudonym.
+
+        The donations still count in totals, each as an anonymous donation.
+        Idempotent: a second call changes nothing and says so.
+        """
+        key = self.pseudonym(identity)
+        async with self.writing() as db:
+            cursor = await db.execute(
+                "SELECT count(*), count(display_name), count(message) FROM donations WHERE donor_key = ?",
+                (key,),
+            )
+            donations, names, messages = await cursor.fetchone() or (0, 0, 0)
+            await db.execute(
+                "INSERT INTO temp.delta (id, sign) SELECT id, -1 FROM donations"
+                " WHERE donor_key = ? AND status = 'succeeded'",
+                (key,),
+            )
+            # Remember which rows to count again once they are anonymous.
+            await db.execute("CREATE TEMP TABLE IF NOT EXISTS forgotten (id INTEGER PRIMARY KEY)")
+            await db.execute("DELETE FROM temp.forgotten")
+            await db.execute("INSERT INTO temp.forgotten SELECT id FROM temp.delta")
+            for statement in APPLY_DELTA:
+                await db.execute(statement)
+            await db.execute(
+                "UPDATE donations SET donor_key = NULL, display_name = NULL, message = NULL"
+                " WHERE donor_key = ?",
+                (key,),
+            )
+            await db.execute("INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM temp.forgotten")
+            for statement in APPLY_DELTA:
+                await db.execute(statement)
+        return {"donations_detached": donations, "names_removed": names, "messages_removed": messages}
+
+    # --- reading -------------------------------------------------------------------------
+
+    async def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        cursor = await self._reader.execute(sql, params)
+        rows = await cursor.fetchall()
+        await cursor.close()
+        return list(rows)  # type: ignore[arg-type]
+
+    async def months(self, upto: int | None = None) -> list[MonthRow]:
+        """Every month's rollup, oldest first (a few hundred rows at most)."""
+        sql = (
+            "SELECT month, donations, donors, anonymous, new_donors, repeat_donors, recurring_donors,"
+            " organisations FROM month_stats"
+        )
+        params: tuple[int, ...] = ()
+        if upto is not None:
+            sql += " WHERE month <= ?"
+            params = (upto,)
+        rows = await self._all(sql + " ORDER BY month", params)
+        return [MonthRow(*row) for row in rows]
+
+    async def month_totals(self, first: int, last: int | None = None) -> dict[str, tuple[int, int]]:
+        """Currency -> (donations, amount in minor units) over months ``first..last``."""
+        rows = await self._all(
+            "SELECT currency, sum(donations), sum(amount) FROM month_totals"
+            " WHERE month BETWEEN ? AND ? GROUP BY currency ORDER BY currency",
+            (first, last if last is not None else first),
+        )
+        return {currency: (count, amount) for currency, count, amount in rows}
+
+    async def totals_by_month(self, upto: int) -> dict[int, dict[str, int]]:
+        """Month -> currency -> amount (minor units), for every month up to ``upto``."""
+        rows = await self._all(
+            "SELECT month, currency, amount FROM month_totals WHERE month <= ? ORDER BY month", (upto,)
+        )
+        out: dict[int, dict[str, int]] = {}
+        for month, currency, amount in rows:
+            out.setdefault(month, {})[currency] = amount
+        return out
+
+    async def amount_histogram(self, month: int) -> dict[str, list[tuple[int, int]]]:
+        """Currency -> sorted [(amount, how many)] of the month's counted donations (index only)."""
+        rows = await self._all(
+            "SELECT currency, amount, count(*) FROM donations INDEXED BY donations_month_amount"
+            " WHERE month = ? AND status = 'succeeded' GROUP BY currency, amount ORDER BY currency, amount",
+            (month,),
+        )
+        out: dict[str, list[tuple[int, int]]] = {}
+        for currency, amount, count in rows:
+            out.setdefault(currency, []).append((amount, count))
+        return out
+
+    async def public_donations(self, month: int, limit: int) -> tuple[list[PublicDonation], int]:
+        """The month's donations by donors who chose to be named (oldest first), and how many in all."""
+        count_rows = await self._all(
+            "SELECT count(*) FROM donations INDEXED BY donations_public"
+            " WHERE month = ? AND display_name IS NOT NULL AND status = 'succeeded'",
+            (month,),
+        )
+        rows = await self._all(
+            """
+            SELECT d.display_name, d.message, d.amount, d.currency, d.kind, d.received_at,
+                   CASE WHEN d.donor_key IS NULL THEN 1 ELSE (
+                       SELECT count(*) FROM donations p
+                       WHERE p.donor_key = d.donor_key AND p.status = 'succeeded'
+                         AND (p.received_at < d.received_at OR (p.received_at = d.received_at AND p.id <= d.id))
+                   ) END
+            FROM donations d INDEXED BY donations_public
+            WHERE d.month = ? AND d.display_name IS NOT NULL AND d.status = 'succeeded'
+            ORDER BY d.received_at, d.id
+            LIMIT ?
+            """,
+            (month, limit),
+        )
+        donations = [
+            PublicDonation(
+                name=name,
+                message=message,
+                amount=amount,
+                currency=currency,
+                ordinal=ordinal,
+                organisation=kind == "organisation",
+                received_at=datetime.fromtimestamp(ts, UTC),
+            )
+            for name, message, amount, currency, kind, ts, ordinal in rows
+        ]
+        return donations, int(count_rows[0][0])
+
+    async def period_figures(self, start: datetime, end: datetime) -> tuple[dict[str, int], int]:
+        """Currency -> amount, and distinct donors, of counted donations in ``[start, end)``."""
+        first, last = _month_key(start, self.tz), _month_key(end, self.tz)
+        lo, hi = int(start.timestamp()), int(end.timestamp())
+        rows = await self._all(
+            "SELECT currency, sum(amount) FROM donations INDEXED BY donations_month_amount"
+            " WHERE month BETWEEN ? AND ? AND status = 'succeeded' AND received_at >= ? AND received_at < ?"
+            " GROUP BY currency",
+            (first, last, lo, hi),
+        )
+        donors = await self._all(
+            "SELECT count(DISTINCT coalesce(donor_key, 'anonymous:' || id)) FROM donations"
+            " INDEXED BY donations_month_amount"
+            " WHERE month BETWEEN ? AND ? AND status = 'succeeded' AND received_at >= ? AND received_at < ?",
+            (first, last, lo, hi),
+        )
+        return {currency: amount for currency, amount in rows}, int(donors[0][0])
+
+    async def export_donor(self, identity: str) -> dict[str, Any]:
+        """Everything the ledger holds about one person (right of access)."""
+        key = self.pseudonym(identity)
+        rows = await self._all(
+            "SELECT source, external_id, display_name, message, amount, currency, received_at, recurring,"
+            " kind, status FROM donations WHERE donor_key = ? ORDER BY received_at, id",
+            (key,),
+        )
+        summary = await self._all(
+            "SELECT first_month, last_month, donations FROM donors WHERE donor_key = ?", (key,)
+        )
+        return {
+            "identity": identity,
+            "pseudonym": key,
+            "stored": "pseudonym, and per donation the fields below; never the email or platform id",
+            "summary": (
+                {"first_month": summary[0][0], "last_month": summary[0][1], "donations": summary[0][2]}
+                if summary
+                else None
+            ),
+            "donations": [
+                {
+                    "source": source,
+                    "external_id": external_id,
+                    "display_name": name,
+                    "message": message,
+                    "amount_minor": amount,
+                    "currency": currency,
+                    "received_at": datetime.fromtimestamp(ts, UTC).isoformat(),
+                    "recurring": bool(recurring),
+                    "kind": kind,
+                    "status": status,
+                }
+                for source, external_id, name, message, amount, currency, ts, recurring, kind, status in rows
+            ],
+        }
+
+    async def size(self) -> dict[str, int]:
+        rows = await self._all(
+            "SELECT (SELECT coalesce(max(id), 0) FROM donations),"
+            " (SELECT coalesce(sum(donations), 0) FROM month_stats),"
+            " (SELECT count(*) FROM pending_refunds)"
+        )
+        stored, counted, pending = rows[0]
+        return {"donations_stored": stored, "donations_counted": counted, "refunds_pending": pending}
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """A read-only query on the reader connection (for status pages and tests)."""
+        return await self._all(sql, params)
+
+
+class WriteBatch:
+    """One write transaction; rollups are brought up to date just before it commits."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self._ledger = ledger
+        self._context: Any = None
+        self._db: aiosqlite.Connection | None = None
+        self._first_new_id = 0
+        self._aborted = False
+        self.result = WriteResult(months=set())
+
+    async def __aenter__(self) -> WriteBatch:
+        self._context = self._ledger.writing()
+        self._db = await self._context.__aenter__()
+        cursor = await self._db.execute("SELECT coalesce(max(id), 0) FROM donations")
+        row = await cursor.fetchone()
+        self._first_new_id = int(row[0]) + 1 if row else 1
+        return self
+
+    def abort(self) -> None:
+        """Roll back at exit instead of committing (``--dry-run``); the result still counts."""
+        self._aborted = True
+
+    async def add(self, items: Iterable[NewDonation | RefundEvent]) -> None:
+        assert self._db is not None, "use WriteBatch inside 'async with'"
+        rows: list[tuple[Any, ...]] = []
+        refunds: list[RefundEvent] = []
+        for item in items:
+            if isinstance(item, RefundEvent):
+                refunds.append(item)
+            else:
+                rows.append(self._ledger._row(item))
+        if rows:
+            cursor = await self._db.executemany(_INSERT, rows)
+            inserted = max(cursor.rowcount, 0)
+            self.result.inserted += inserted
+            self.result.duplicates += len(rows) - inserted
+        for refund in refunds:
+            await self._refund(refund)
+
+    async def _refund(self, event: RefundEvent) -> None:
+        assert self._db is not None
+        status = event.status if event.status != Status.SUCCEEDED else Status.REFUNDED
+        cursor = await self._db.execute(
+            "UPDATE donations SET status = ? WHERE source = ? AND external_id = ? AND status = 'succeeded'"
+            " RETURNING id, month",
+            (status.value, event.source, event.external_id),
+        )
+        changed = await cursor.fetchall()
+        if changed:
+            donation_id, month = changed[0]
+            self.result.refunds_applied += 1
+            assert self.result.months is not None
+            self.result.months.add(month)
+            if donation_id < self._first_new_id:
+                await self._db.execute("INSERT INTO temp.delta (id, sign) VALUES (?, -1)", (donation_id,))
+            return
+        cursor = await self._db.execute(
+            "SELECT 1 FROM donations WHERE source = ? AND external_id = ?", (event.source, event.external_id)
+        )
+        if await cursor.fetchone() is None:
+            await self._db.execute(
+                "INSERT OR IGNORE INTO pending_refunds (source, external_id, status) VALUES (?, ?, ?)",
+                (event.source, event.external_id, status.value),
+            )
+            self.result.refunds_pending += 1
+
+    async def _finish(self) -> None:
+        assert self._db is not None
+        db, lo = self._db, self._first_new_id
+        # Refunds that came before their donation.
+        cursor = await db.execute(
+            "UPDATE donations SET status = p.status FROM pending_refunds p"
+            " WHERE donations.source = p.source AND donations.external_id = p.external_id"
+            " AND donations.id >= ? AND donations.status = 'succeeded' RETURNING donations.id",
+            (lo,),
+        )
+        early = await cursor.fetchall()
+        if early:
+            self.result.refunds_applied += len(early)
+            self.result.refunds_pending -= min(self.result.refunds_pending, len(early))
+            await db.execute(
+                "DELETE FROM pending_refunds WHERE (source, external_id) IN"
+                " (SELECT source, external_id FROM donations WHERE id >= ? AND status != 'succeeded')",
+                (lo,),
+            )
+        await db.execute(
+            "INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM donations WHERE id >= ? AND status = 'succeeded'",
+            (lo,),
+        )
+        cursor = await db.execute(
+            "SELECT DISTINCT d.month FROM temp.delta x JOIN donations d ON d.id = x.id"
+        )
+        assert self.result.months is not None
+        self.result.months.update(row[0] for row in await cursor.fetchall())
+        for statement in APPLY_DELTA:
+            await db.execute(statement)
+        await db.execute(
+            "INSERT INTO meta (key, value) VALUES ('last_write', ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(int(time.time())),),
+        )
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None and not self._aborted:
+            try:
+                await self._finish()
+            except BaseException as error:
+                await self._context.__aexit__(type(error), error, error.__traceback__)
+                raise
+            await self._context.__aexit__(None, None, None)
+            return
+        if exc is None:  # aborted: roll back, quietly
+            rollback = _Rollback()
+            await self._context.__aexit__(_Rollback, rollback, None)
+            return
+        await self._context.__aexit__(exc_type, exc, tb)
+
+
+class _Rollback(Exception):
+    """Raised into the transaction context to roll it back (dry runs)."""

@@ -1,0 +1,1 @@
+"""The monthly report, milestones, records, goals, and the bulletin's rendering."""

@@ -1,0 +1,231 @@
+"""Jinja2 templates (Markdown source) to platform-neutral messages.
+
+Templates run in Jinja2's sandbox. Every value a template prints is treated as
+untrusted and escaped (see bot.news.untrusted) unless it is :class:`Md`, which
+only the formatting helpers here and the maintainer's own news file produce.
+A maintainer's folder (``news.templates_dir``) overrides any packaged template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from bot.chat.message import Image, Message
+from bot.config import Config
+from bot.months import Month
+from bot.news import wording
+from bot.news.markup import paragraphs, to_html, to_text
+from bot.news.untrusted import NAME_LENGTH, clean, defuse, untrusted
+
+__all__ = ["Md", "RenderError", "Renderer", "packaged_templates"]
+
+
+class Md(str):
+    """Markdown the project wrote itself: printed as is."""
+
+    __slots__ = ()
+
+
+class RenderError(Exception):
+    """A template is broken: the message names the template and the line."""
+
+
+def packaged_templates() -> Path:
+    """Templates shipped with donorbot: inside the wheel, or the source tree's top-level folder."""
+    here = Path(__file__).resolve().parent.parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if (candidate / "en" / "bulletin.md.j2").is_file():
+            return candidate
+    raise RenderError(f"donorbot's templates are missing (looked in {here / 'templates'})")
+
+
+def _finalize(value: Any) -> str:
+    if isinstance(value, Md):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool | int | Decimal):
+        return str(value)
+    return untrusted(str(value))
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The formatting helpers a template sees as ``f``, bound to one locale."""
+
+    locale: str
+    base_currency: str
+
+    def number(self, value: int | Decimal) -> Md:
+        return Md(wording.number(value, self.locale))
+
+    def money(self, minor: int | None, currency: str | None = None) -> Md:
+        if minor is None:
+            return Md("")
+        return Md(wording.money(minor, currency or self.base_currency, self.locale))
+
+    def amount(self, major: Decimal | int, currency: str | None = None) -> Md:
+        """Money given in major units (config thresholds)."""
+        from babel.numbers import format_currency
+
+        return Md(str(format_currency(major, currency or self.base_currency, locale=self.locale)))
+
+    def people(self, n: int) -> Md:
+        return Md(wording.people(n, self.locale))
+
+    def ordinal(self, n: int) -> Md:
+        return Md(wording.ordinal(n, self.locale))
+
+    def month(self, month: Month) -> Md:
+        return Md(wording.month_name(month, self.locale))
+
+    def percent(self, value: float) -> Md:
+        return Md(wording.percent(value, self.locale))
+
+    def bar(self, percent: float, width: int = 20) -> Md:
+        filled = round(max(0.0, min(percent, 100.0)) * width / 100)
+        return Md("▰" * filled + "▱" * (width - filled))
+
+    def name(self, text: str | None) -> Md:
+        """A donor's chosen name: cleaned, defused, escaped, shorter."""
+        return Md(untrusted(text or "", NAME_LENGTH))
+
+    def link(self, label: str, url: str) -> Md:
+        """A link the project configured (never one a donor gave)."""
+        safe_label = untrusted(label, 120)
+        safe_url = clean(url, 2000).replace(")", "%29").replace(" ", "%20")
+        return Md(f"[{safe_label}]({safe_url})")
+
+
+class Renderer:
+    """Renders bulletins and replies for every locale."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        loaders: list[jinja2.BaseLoader] = []
+        if config.templates_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(config.templates_dir))
+        loaders.append(jinja2.FileSystemLoader(packaged_templates()))
+        self.env = SandboxedEnvironment(
+            loader=jinja2.ChoiceLoader(loaders),
+            finalize=_finalize,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+            autoescape=False,
+        )
+
+    def _template(self, locale: str, name: str) -> jinja2.Template:
+        """``fr_CA/bulletin.md.j2``, else ``fr/...``, else ``en/...``."""
+        language = locale.split("_")[0]
+        candidates = [f"{locale}/{name}", f"{language}/{name}", f"en/{name}"]
+        try:
+            return self.env.select_template(list(dict.fromkeys(candidates)))
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
+        except jinja2.TemplateNotFound as exc:
+            raise RenderError(f"no template {name} for locale {locale}") from exc
+
+    def _context(self, locale: str) -> dict[str, Any]:
+        project = self.config.project
+        return {
+            "project": {"name": project.name, "donate_urls": list(project.donate_urls)},
+            "f": Wording(locale, project.base_currency),
+            "locale": locale,
+        }
+
+    def _render(self, template: jinja2.Template, context: dict[str, Any], block: str | None = None) -> str:
+        try:
+            if block is None:
+                return template.render(context)
+            if block not in template.blocks:
+                raise RenderError(f"template {template.name} has no block {block!r}")
+            ctx = template.new_context(context)
+            return "".join(template.blocks[block](ctx))
+        except jinja2.TemplateError as exc:
+            line = _template_line(exc, template)
+            raise RenderError(f"template {template.name}{line}: {exc}") from exc
+
+    def message(self, markdown: str, *, title: str = "", image: Image | None = None) -> Message:
+        markdown = _tidy(markdown)
+        html = to_html(markdown)
+        return Message(
+            markdown=markdown,
+            text=to_text(html),
+            html=html,
+            image=image,
+            title=title,
+            paragraphs=paragraphs(markdown),
+        )
+
+    def bulletin(self, report: Any, locale: str, *, news: str | None, image: Image | None = None) -> Message:
+        context = self._context(locale)
+        title_month = report.month.next()
+        context.update(
+            report=report,
+            month=report.month,
+            title_month=title_month,
+            news=Md(news) if news else None,
+            donors=report.public_donations,
+            sponsors=[d for d in report.public_donations if d.organisation],
+            people=[d for d in report.public_donations if not d.organisation],
+            has_image=image is not None,
+        )
+        template = self._template(locale, "bulletin.md.j2")
+        markdown = self._render(template, context)
+        title = self._render(template, context, block="title").strip() if "title" in template.blocks else ""
+        return self.message(markdown, title=title, image=image)
+
+    def reply(self, name: str, locale: str, *, image: Image | None = None, **values: Any) -> Message:
+        """One block of ``replies.md.j2`` (``donors``, ``goal``, ``help``...)."""
+        context = self._context(locale)
+        context.update(values)
+        template = self._template(locale, "replies.md.j2")
+        return self.message(self._render(template, context, block=name), image=image)
+
+
+def _template_line(exc: Exception, template: jinja2.Template) -> str:
+    lineno = getattr(exc, "lineno", None)
+    if lineno:
+        return f":{lineno}"
+    tb = exc.__traceback__
+    found = None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == template.filename or tb.tb_frame.f_globals.get("__jinja_template__"):
+            found = template.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    return f":{found}" if found else ""
+
+
+def _tidy(markdown: str) -> str:
+    lines = [line.rstrip() for line in markdown.strip().splitlines()]
+    out: list[str] = []
+    for line in lines:
+        if not line and out and not out[-1]:
+            continue
+        out.append(line)
+    return "\n".join(out)
+
+
+def news_items(config: Config, month: Month, locale: str) -> str | None:
+    """The maintainer's news for ``month``: ``news/2025-12.fr.md``, else ``news/2025-12.md``.
+
+    It is the maintainer's own Markdown, printed as written, except that mentions
+    are defused (a pasted ``@everyone`` must not ping a whole community).
+    """
+    folder = config.news_dir
+    language = locale.split("_")[0]
+    for name in (f"{month}.{locale}.md", f"{month}.{language}.md", f"{month}.md"):
+        path = folder / name
+        if path.is_file():
+            text = path.read_text(encoding="utf-8").strip()
+            return defuse(text, links=False) if text else None
+    return None
+

@@ -1,0 +1,151 @@
+"""donorbot's own CSV format, for offline donations and exports from anywhere else.
+
+Columns (header required, order free): ``id, date, amount, currency`` are
+required; ``donor, name, public, message, recurring, kind, status`` are optional.
+See the README for what each holds.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
+from bot.ledger.pseudonym import donor_identity
+from bot.money import MoneyError, is_currency, parse_amount
+from bot.sources.base import Parsed, RowError, Skipped
+
+__all__ = ["COLUMNS", "NativeCsvImporter", "parse_bool", "parse_when"]
+
+REQUIRED = ("id", "date", "amount", "currency")
+COLUMNS = (*REQUIRED, "donor", "name", "public", "message", "recurring", "kind", "status")
+_TRUE = {"1", "true", "yes", "y", "oui"}
+_FALSE = {"", "0", "false", "no", "n", "non"}
+_KINDS = {"person": DonorKind.PERSON, "organisation": DonorKind.ORGANISATION,
+          "organization": DonorKind.ORGANISATION, "org": DonorKind.ORGANISATION}  # fmt: skip
+# A date without a time is read as noon in the project's zone: safely inside that day.
+_NOON = time(12)
+
+
+def parse_bool(text: str) -> bool:
+    value = text.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not yes/no (use true or false)")
+
+
+def parse_when(text: str, tz: ZoneInfo) -> datetime:
+    """``2025-12-31``, ``2025-12-31T23:30:00Z`` or with an offset; naive times are in ``tz``."""
+    raw = text.strip()
+    if not raw:
+        raise ValueError("is empty")
+    try:
+        if len(raw) == 10:
+            return datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), _NOON, tz).astimezone(UTC)
+        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"{text!r} is not a date (YYYY-MM-DD or ISO 8601)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=tz)
+    return moment.astimezone(UTC)
+
+
+class NativeCsvImporter:
+    name = "csv"
+
+    def rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            try:
+                header = [h.strip().lower() for h in next(reader)]
+            except StopIteration:
+                raise ValueError(f"{path}: the file is empty (expected a header line)") from None
+            missing = [c for c in REQUIRED if c not in header]
+            unknown = [c for c in header if c not in COLUMNS]
+            if missing or unknown:
+                problems = []
+                if missing:
+                    problems.append(f"missing column(s) {', '.join(missing)}")
+                if unknown:
+                    problems.append(f"unknown column(s) {', '.join(unknown)}")
+                raise ValueError(f"{path}:1: {'; '.join(problems)} (columns: {', '.join(COLUMNS)})")
+            index = {name: header.index(name) for name in header}
+            width = len(header)
+            for fields in reader:
+                line = reader.line_num
+                if not fields or (len(fields) == 1 and not fields[0].strip()):
+                    continue
+                if len(fields) != width:
+                    yield RowError(line, "(row)", f"has {len(fields)} fields, the header has {width}",
+                                   ",".join(fields))  # fmt: skip
+                    continue
+                yield from self._row(fields, index, line, tz)
+
+    def _row(
+        self, fields: list[str], index: dict[str, int], line: int, tz: ZoneInfo
+    ) -> Iterator[Parsed | RowError]:
+        def get(column: str) -> str:
+            i = index.get(column)
+            return fields[i].strip() if i is not None else ""
+
+        raw = ",".join(fields)
+        column = "id"
+        try:
+            external_id = get("id")
+            if not external_id:
+                raise ValueError("is empty")
+            column = "currency"
+            currency = get("currency").upper()
+            if not is_currency(currency):
+                raise ValueError(f"{get('currency')!r} is not an ISO 4217 code")
+            column = "amount"
+            amount = parse_amount(get("amount"), currency)
+            if amount == 0:
+                raise ValueError("must be more than zero")
+            column = "date"
+            when = parse_when(get("date"), tz)
+            column = "public"
+            public = parse_bool(get("public"))
+            column = "recurring"
+            recurring = parse_bool(get("recurring"))
+            column = "kind"
+            kind_text = get("kind").lower() or "person"
+            if kind_text not in _KINDS:
+                raise ValueError(f"{get('kind')!r} is not person or organisation")
+            column = "status"
+            status = Status(get("status").lower() or "succeeded")
+        except MoneyError as exc:
+            yield RowError(line, column, str(exc), raw)
+            return
+        except ValueError as exc:
+            problem = str(exc)
+            if column == "status":
+                problem = f"{get('status')!r} is not succeeded, refunded or disputed"
+            yield RowError(line, column, problem, raw)
+            return
+        donor = get("donor")
+        yield Parsed(
+            line,
+            NewDonation(
+                source="csv",
+                external_id=external_id,
+                amount=amount,
+                currency=currency,
+                received_at=when,
+                donor_id=donor_identity("csv", donor, donor if "@" in donor else None),
+                public=public,
+                display_name=get("name") or None,
+                message=get("message") or None,
+                recurring=recurring,
+                kind=_KINDS[kind_text],
+                status=status,
+            ),
+        )
+        if status is not Status.SUCCEEDED:
+            # The same id may already be stored as succeeded: this row is then its refund.
+            yield Parsed(line, RefundEvent(source="csv", external_id=external_id, status=status))

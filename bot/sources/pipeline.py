@@ -1,0 +1,156 @@
+"""One file in, one transaction: every platform's importer feeds this pipeline.
+
+Rows are parsed in chunks off the event loop and written as they come, inside a
+single ledger transaction: a bad row rolls everything back (nothing imported)
+unless ``skip_invalid``, which imports the rest and writes the rejected rows,
+with their reasons, to ``FILE.rejected.csv`` next to the input. ``dry_run``
+does all the work and rolls back at the end, so its summary is exact.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from bot.ledger.models import NewDonation, RefundEvent
+from bot.ledger.store import Ledger
+from bot.sources.base import Importer, Parsed, RowError, Skipped
+
+__all__ = ["ImportFailed", "ImportSummary", "count_lines", "import_file"]
+
+CHUNK = 20_000
+MAX_ERRORS_SHOWN = 20
+
+
+class ImportFailed(Exception):
+    """The file was not imported; ``errors`` are ``FILE:LINE: column: problem`` lines."""
+
+    def __init__(self, errors: list[str], more: int = 0) -> None:
+        self.errors = errors
+        self.more = more
+        suffix = f"\n... and {more} more" if more else ""
+        super().__init__("\n".join(errors) + suffix)
+
+
+@dataclass
+class ImportSummary:
+    file: Path
+    platform: str
+    rows: int = 0
+    imported: int = 0
+    duplicates: int = 0
+    refunds_applied: int = 0
+    refunds_pending: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    rejected: int = 0
+    rejected_file: Path | None = None
+    dry_run: bool = False
+    months: set[int] = field(default_factory=set)
+
+    def lines(self) -> list[str]:
+        verb = "would import" if self.dry_run else "imported"
+        out = [
+            f"{self.file}: {self.rows} rows read ({self.platform})",
+            f"  {verb}: {self.imported}",
+            f"  duplicates (already in the ledger or twice in the file): {self.duplicates}",
+            f"  refunds applied: {self.refunds_applied}",
+        ]
+        if self.refunds_pending:
+            out.append(f"  refunds kept until their donation arrives: {self.refunds_pending}")
+        for reason, count in sorted(self.skipped.items()):
+            out.append(f"  skipped, {reason}: {count}")
+        if self.rejected:
+            out.append(f"  rejected (invalid): {self.rejected}, written to {self.rejected_file}")
+        if self.dry_run:
+            out.append("  dry run: nothing was written")
+        return out
+
+
+def count_lines(path: Path) -> int:
+    """Lines in the file (fast, for a progress bar's total)."""
+    count = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return count
+
+
+async def import_file(
+    ledger: Ledger,
+    importer: Importer,
+    path: Path,
+    tz: ZoneInfo,
+    *,
+    dry_run: bool = False,
+    skip_invalid: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> ImportSummary:
+    """Import ``path`` with ``importer``; raise ImportFailed (nothing written) on a bad row."""
+    summary = ImportSummary(file=path, platform=importer.name, dry_run=dry_run)
+    rows: Iterator[Parsed | Skipped | RowError] = importer.rows(path, tz)
+    errors: list[RowError] = []
+    next_chunk: Callable[[], list[Parsed | Skipped | RowError]] = lambda: list(islice(rows, CHUNK))  # noqa: E731
+    try:
+        async with ledger.batch() as batch:
+            last_line = 0
+            while chunk := await asyncio.to_thread(next_chunk):
+                items: list[NewDonation | RefundEvent] = []
+                for row in chunk:
+                    if row.line != last_line:  # one row may yield two items (a refund row)
+                        summary.rows += 1
+                        last_line = row.line
+                    if isinstance(row, Parsed):
+                        items.append(row.item)
+                    elif isinstance(row, Skipped):
+                        summary.skipped[row.reason] += 1
+                    else:
+                        errors.append(row)
+                if errors and not skip_invalid:
+                    # Keep reading a little to report several problems at once, then give up.
+                    if len(errors) >= MAX_ERRORS_SHOWN:
+                        break
+                    continue
+                await batch.add(items)
+                if progress is not None:
+                    progress(last_line)
+            if errors and not skip_invalid:
+                raise _Abort
+            if dry_run:
+                batch.abort()
+    except _Abort:
+        shown = [e.describe(path) for e in errors[:MAX_ERRORS_SHOWN]]
+        raise ImportFailed(shown, max(len(errors) - MAX_ERRORS_SHOWN, 0)) from None
+    except ValueError as exc:
+        raise ImportFailed([str(exc)]) from None
+    result = batch.result
+    summary.imported = result.inserted
+    summary.duplicates = result.duplicates
+    summary.refunds_applied = result.refunds_applied
+    summary.refunds_pending = result.refunds_pending
+    summary.months = set(result.months or ())
+    if errors:
+        summary.rejected = len(errors)
+        summary.rejected_file = path.with_name(path.name + ".rejected.csv")
+        if not dry_run:
+            _write_rejected(summary.rejected_file, path, errors)
+    return summary
+
+
+class _Abort(Exception):
+    """Rolls the import's transaction back after invalid rows."""
+
+
+def _write_rejected(target: Path, source: Path, errors: list[RowError]) -> None:
+    temporary = target.with_name(target.name + ".tmp")
+    with temporary.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["line", "column", "problem", "row"])
+        for error in errors:
+            writer.writerow([error.line, error.column, error.problem, error.raw])
+    temporary.replace(target)
