@@ -350,8 +350,8 @@ def _draw_chart(
     for label in ax.get_yticklabels():
         label.set_fontfamily(FONT_FAMILY)
 
-    if highlight in (bar.month for bar in bars):
-        index = is_highlight.index(True)
+    index = next((i for i, h in enumerate(is_highlight) if h), len(bars) - 1)
+    if is_highlight[index]:
         total = bars[index].total
         if total:
             ax.annotate(
@@ -367,8 +367,6 @@ def _draw_chart(
                 family=FONT_FAMILY,
                 zorder=5,
             )
-    else:
-        index = len(bars) - 1
 
     if record is not None:
         ax.axhline(record, color=RECORD_COLOUR, linestyle=(0, (6, 4)), linewidth=1.6, zorder=3)
