@@ -39,7 +39,25 @@ _MESSAGES = [
     "Small but monthly. Thank you!",
 ]
 _ORGS = ["Acme Hosting", "Nordic Cloud Oy", "Libre Office Supplies", "Blue Lagoon ISP", "Datacentre Lyon"]
-_AMOUNTS = [200, 300, 500, 500, 1000, 1000, 1000, 1500, 2000, 2000, 2500, 3000, 5000, 5000, 7500, 10000, 25000]
+_AMOUNTS = [
+    200,
+    300,
+    500,
+    500,
+    1000,
+    1000,
+    1000,
+    1500,
+    2000,
+    2000,
+    2500,
+    3000,
+    5000,
+    5000,
+    7500,
+    10000,
+    25000,
+]
 
 
 def _month_sizes(end: Month) -> dict[Month, int]:
@@ -138,7 +156,7 @@ pseudonym_key_env = "DONORBOT_DEMO_PSEUDONYM_KEY"
 [[goals]]
 name = "build-server"
 title = "A new build server"
-amount = "60000"
+amount = "150000"
 start = {goal_start.isoformat()}
 end = {goal_end.isoformat()}
 

@@ -545,9 +545,7 @@ class WriteBatch:
             "INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM donations WHERE id >= ? AND status = 'succeeded'",
             (lo,),
         )
-        cursor = await db.execute(
-            "SELECT DISTINCT d.month FROM temp.delta x JOIN donations d ON d.id = x.id"
-        )
+        cursor = await db.execute("SELECT DISTINCT d.month FROM temp.delta x JOIN donations d ON d.id = x.id")
         assert self.result.months is not None
         self.result.months.update(row[0] for row in await cursor.fetchall())
         for statement in APPLY_DELTA:

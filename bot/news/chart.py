@@ -10,13 +10,12 @@ from __future__ import annotations
 import io
 import math
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 from babel.dates import format_date
-from babel.numbers import format_currency, format_decimal, format_percent
+from babel.numbers import format_decimal, format_percent
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyBboxPatch, Patch, Rectangle
@@ -55,9 +54,6 @@ __all__ = [
     "RETURNING_COLOUR",
     "ChartMonth",
     "GoalBar",
-    "chart_months_of",
-    "chart_title",
-    "goal_bar_of",
     "render_goal_bar",
     "render_monthly_chart",
     "text_progress_bar",
@@ -88,62 +84,6 @@ class GoalBar:
     percent: float
     reached_label: str
     target_label: str
-
-
-# --- adapters from the core's figures -------------------------------------------------------
-
-
-class MonthFiguresLike(Protocol):
-    """What the chart needs from one month of the core's history."""
-
-    @property
-    def month(self) -> Month: ...
-    @property
-    def new_donors(self) -> int: ...
-    @property
-    def returning_donors(self) -> int: ...
-
-
-class GoalProgressLike(Protocol):
-    """What a goal bar needs from the core's goal progress."""
-
-    @property
-    def title(self) -> str: ...
-    @property
-    def percent(self) -> float: ...
-    @property
-    def target_amount(self) -> Decimal | None: ...
-    @property
-    def reached_amount(self) -> Decimal | None: ...
-    @property
-    def target_donors(self) -> int | None: ...
-    @property
-    def reached_donors(self) -> int | None: ...
-
-
-def chart_months_of(history: Iterable[MonthFiguresLike]) -> list[ChartMonth]:
-    """The core's monthly figures as chart bars."""
-    return [ChartMonth(f.month, f.new_donors, f.returning_donors) for f in history]
-
-
-def goal_bar_of(progress: GoalProgressLike, locale: str, currency: str) -> GoalBar:
-    """A goal's progress with its labels formatted for ``locale``.
-
-    An amount goal is labelled in ``currency``; a goal counted in donors, in donors.
-    """
-    if progress.target_amount is not None:
-        reached = format_currency(progress.reached_amount or Decimal(0), currency, locale=locale)
-        target = format_currency(progress.target_amount, currency, locale=locale)
-    else:
-        count = words(locale)["goal_donors"]
-        reached = count.format(count=format_decimal(progress.reached_donors or 0, locale=locale))
-        target = count.format(count=format_decimal(progress.target_donors or 0, locale=locale))
-    return GoalBar(progress.title, float(progress.percent), reached, target)
-
-
-def chart_title(project: str, locale: str) -> str:
-    """The chart's usual title, e.g. ``"Linux Mint: donors per month"``."""
-    return words(locale)["title"].format(project=project)
 
 
 # --- text ----------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ _ATTRIBUTES = {"a": {"href"}, "ol": {"start"}}
 _SCHEMES = {"http", "https", "mailto"}
 
 # Raw HTML off: a donor's "<script>" is text, never markup. No linkify: links are the template's.
-_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable("strikethrough")
+_MD = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    "strikethrough"
+)
 
 
 def to_html(markdown: str) -> str:

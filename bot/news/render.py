@@ -92,6 +92,21 @@ class Wording:
         filled = round(max(0.0, min(percent, 100.0)) * width / 100)
         return Md("▰" * filled + "▱" * (width - filled))
 
+    def quote(self, message: str | None, style: str = "en") -> Md:
+        """A donor's public message after their name: ``: “…”`` (en) or `` : « … »`` (fr)."""
+        if not message:
+            return Md("")
+        text = untrusted(message)
+        return Md(f" : « {text} »" if style == "fr" else f": “{text}”")
+
+    def totals(self, report: Any) -> Md:
+        """The month's total in the base currency, with each currency when there are several."""
+        parts = [wording.money(amount, code, self.locale) for code, amount in sorted(report.totals.items())]
+        if report.total_base is None:
+            return Md(", ".join(parts))
+        base = wording.money(report.total_base, self.base_currency, self.locale)
+        return Md(f"{base} ({', '.join(parts)})" if len(parts) > 1 else base)
+
     def name(self, text: str | None) -> Md:
         """A donor's chosen name: cleaned, defused, escaped, shorter."""
         return Md(untrusted(text or "", NAME_LENGTH))
@@ -198,7 +213,9 @@ def _template_line(exc: Exception, template: jinja2.Template) -> str:
     tb = exc.__traceback__
     found = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == template.filename or tb.tb_frame.f_globals.get("__jinja_template__"):
+        if tb.tb_frame.f_code.co_filename == template.filename or tb.tb_frame.f_globals.get(
+            "__jinja_template__"
+        ):
             found = template.get_corresponding_lineno(tb.tb_lineno)
         tb = tb.tb_next
     return f":{found}" if found else ""
@@ -228,4 +245,3 @@ def news_items(config: Config, month: Month, locale: str) -> str | None:
             text = path.read_text(encoding="utf-8").strip()
             return defuse(text, links=False) if text else None
     return None
-

@@ -164,14 +164,21 @@ class MonthReport:
             "donors_vs_year_ago": self.donors_vs_year_ago.delta,
             "records": self.records,
             "milestones": [
-                {"kind": m.kind, "threshold": m.threshold if isinstance(m.threshold, int) else str(m.threshold)}
+                {
+                    "kind": m.kind,
+                    "threshold": m.threshold if isinstance(m.threshold, int) else str(m.threshold),
+                }
                 for m in self.milestones
             ],
             "goals": [
                 {
                     "name": g.name,
-                    "target": dec(g.target_amount, g.currency) if g.target_amount is not None else g.target_donors,
-                    "reached": dec(g.reached_amount, g.currency) if g.target_amount is not None else g.reached_donors,
+                    "target": dec(g.target_amount, g.currency)
+                    if g.target_amount is not None
+                    else g.target_donors,
+                    "reached": dec(g.reached_amount, g.currency)
+                    if g.target_amount is not None
+                    else g.reached_donors,
                     "percent": round(g.percent, 1),
                     "target_donors": g.target_donors,
                     "reached_donors": g.reached_donors,
@@ -270,7 +277,11 @@ async def goal_progress(ledger: Ledger, config: Config, goal: Goal, until: datet
 
 
 def _milestones(
-    config: Config, convert: Converter, months: list[MonthRow], totals_before: int | None, totals_now: int | None
+    config: Config,
+    convert: Converter,
+    months: list[MonthRow],
+    totals_before: int | None,
+    totals_now: int | None,
 ) -> list[MilestoneHit]:
     """Thresholds first crossed in the last month of ``months`` (oldest first)."""
     current, earlier = months[-1], months[:-1]

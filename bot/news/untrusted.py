@@ -62,6 +62,7 @@ def defuse(text: str, *, links: bool = True) -> str:
 
 def escape_markdown(text: str) -> str:
     text = _MARKDOWN.sub(r"\\\1", text)
+
     # A list or heading marker at the very start: escape the marker, not the digits.
     def mark(m: re.Match[str]) -> str:
         if m.group(2).isdigit():

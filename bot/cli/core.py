@@ -1,0 +1,352 @@
+"""The core's subcommands: demo, stats, preview, add, import, check-config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import stat
+import sys
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bot.cli.common import EXIT_CONFIG, fail, load, month_arg, print_json, with_core
+from bot.config import Config, ConfigError, load_config
+from bot.ledger.models import DonorKind, NewDonation
+from bot.ledger.pseudonym import donor_identity
+from bot.money import MoneyError, is_currency, parse_amount, to_decimal
+from bot.months import Month
+from bot.news import wording
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("demo", help="build a demo ledger and print its latest bulletin (en, fr) and report")
+    p.add_argument(
+        "--output", type=Path, default=Path("donorbot-demo"), help="folder (default ./donorbot-demo)"
+    )
+    p.add_argument("--month", type=month_arg, help="the month to report (default: the last complete month)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("stats", help="a month's figures (default: the last complete month)")
+    p.add_argument("--month", type=month_arg)
+    p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    p.set_defaults(func=cmd_stats)
+
+    p = sub.add_parser("preview", help="print a month's bulletin")
+    p.add_argument("--month", type=month_arg)
+    p.add_argument("--locale", help="fr, en, ... (default: the project's)")
+    p.add_argument("--format", choices=("markdown", "text", "html"), default="markdown")
+    p.set_defaults(func=cmd_preview)
+
+    p = sub.add_parser("add", help="record an offline donation (cheque, cash at an event)")
+    p.add_argument("--amount", required=True, help="e.g. 25.00")
+    p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
+    p.add_argument("--donor", help="an email or an identifier, to recognise the donor next time")
+    p.add_argument("--name", help="the name to thank publicly (needs --public)")
+    p.add_argument("--public", action="store_true", help="the donor agreed to be named")
+    p.add_argument("--message", help="the donor's public message (needs --public)")
+    p.add_argument("--date", help="YYYY-MM-DD (default: today)")
+    p.add_argument("--recurring", action="store_true")
+    p.add_argument("--org", action="store_true", help="the donor is an organisation")
+    p.add_argument("--id", help="an id of your own; recording the same id twice stores it once")
+    p.set_defaults(func=cmd_add)
+
+    p = sub.add_parser("import", help="import a donations file: csv (native) or a platform's export")
+    p.add_argument("platform", help="csv, opencollective, liberapay, github-sponsors, paypal")
+    p.add_argument("file", type=Path)
+    p.add_argument("--dry-run", action="store_true", help="read and check everything, write nothing")
+    p.add_argument(
+        "--skip-invalid",
+        action="store_true",
+        help="import the valid rows; write the rejected ones with reasons to FILE.rejected.csv",
+    )
+    p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("check-config", help="validate the configuration and the secrets it names")
+    p.set_defaults(func=cmd_check_config)
+
+
+# --- demo ------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.demo import DEMO_KEY, demo_config_text, demo_donations
+
+    folder: Path = args.output.resolve()
+    end: Month = args.month or Month.parse(datetime.now(UTC).strftime("%Y-%m")).prev()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "news").mkdir(exist_ok=True)
+    config_path = folder / "config.toml"
+    config_path.write_text(demo_config_text(folder, end), encoding="utf-8")
+    (folder / "news" / f"{end}.md").write_text(_DEMO_NEWS, encoding="utf-8")
+    (folder / "news" / f"{end}.fr.md").write_text(_DEMO_NEWS_FR, encoding="utf-8")
+    for leftover in folder.glob("demo.sqlite3*"):
+        leftover.unlink()
+    os.environ["DONORBOT_DEMO_PSEUDONYM_KEY"] = DEMO_KEY
+    config = load_config(config_path)
+
+    async def body(core: Any) -> int:
+        result = await core.ledger.write(demo_donations(end))
+        print(
+            f"Demo ledger: {config.ledger_path} ({result.inserted} donations over 30 months,"
+            f" {result.refunds_applied} refunded). Configuration: {config_path}",
+            file=sys.stderr,
+        )
+        for locale in ("fr", "en"):
+            bulletin = await core.bulletin(end, locale)
+            print(f"\n{'=' * 30} {locale} {'=' * 30}\n")
+            print(bulletin.markdown)
+            if bulletin.image is not None:
+                picture = folder / f"chart-{end}-{locale}.png"
+                picture.write_bytes(bulletin.image.data)
+                print(f"\n[chart: {picture}]")
+        print(f"\n{'=' * 30} JSON {'=' * 30}\n")
+        print_json((await core.report(end)).to_json())
+        return 0
+
+    return with_core(args, body, config)
+
+
+_DEMO_NEWS = """### A new release
+
+Version 3.0 is out, with a redesigned settings window and faster start-up. Thank you to everyone
+who tested the betas!
+
+### Meet us
+
+We will be at the community conference in March: come and say hello at our stand.
+"""
+
+_DEMO_NEWS_FR = """### Une nouvelle version
+
+La version 3.0 est sortie : une fenêtre de réglages repensée et un démarrage plus rapide. Merci à
+toutes celles et ceux qui ont testé les bêtas !
+
+### Venez nous voir
+
+Nous serons à la conférence communautaire en mars : passez nous dire bonjour sur notre stand.
+"""
+
+
+# --- stats and preview -----------------------------------------------------------------------
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    async def body(core: Any) -> int:
+        month = args.month or core.last_complete_month()
+        report = await core.report(month)
+        if args.json:
+            print_json(report.to_json())
+            return 0
+        _print_table(core.config, report)
+        return 0
+
+    return with_core(args, body)
+
+
+def _print_table(config: Config, report: Any) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    locale = config.project.locale
+    base = report.base_currency
+
+    def money(minor: int | None, code: str = base) -> str:
+        return "–" if minor is None else wording.money(minor, code, locale)
+
+    def delta(change: Any) -> str:
+        return "" if change is None or change.delta is None else f"{change.delta:+d}"
+
+    table = Table(
+        title=f"{config.project.name}: {wording.month_name(report.month, locale)}", show_header=False
+    )
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_column("", justify="left")
+    rows: list[tuple[str, str, str]] = [
+        (
+            "donors",
+            wording.number(report.donors, locale),
+            f"{delta(report.donors_vs_previous)} vs previous month",
+        ),
+        ("  new", wording.number(report.new_donors, locale), ""),
+        ("  returning", wording.number(report.returning_donors, locale), ""),
+        ("  anonymous", wording.number(report.anonymous, locale), ""),
+        ("  recurring", wording.number(report.recurring_donors, locale), ""),
+        ("  organisations", wording.number(report.organisations, locale), ""),
+        ("donations", wording.number(report.donations, locale), ""),
+    ]
+    for code, amount in sorted(report.totals.items()):
+        rows.append((f"total {code}", money(amount, code), ""))
+    rows += [
+        (f"total in {base}", money(report.total_base), delta(report.total_vs_previous)),
+        ("median donation", money(report.median_base), ""),
+        ("largest donation", money(report.largest_base), ""),
+        ("donors a year before", wording.number(report.donors_vs_year_ago.previous or 0, locale), ""),
+        ("records", ", ".join(report.records) or "–", ""),
+        ("milestones", ", ".join(f"{m.kind} {m.threshold}" for m in report.milestones) or "–", ""),
+    ]
+    for goal in report.goals:
+        rows.append((f"goal {goal.name}", wording.percent(goal.percent, locale), goal.title))
+    rows.append(("all-time donors", wording.number(report.all_time_donors, locale), ""))
+    for row in rows:
+        table.add_row(*row)
+    Console().print(table)
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    async def body(core: Any) -> int:
+        month = args.month or core.last_complete_month()
+        locale = args.locale or core.config.project.locale
+        bulletin = await core.bulletin(month, locale, image=False)
+        print({"markdown": bulletin.markdown, "text": bulletin.text, "html": bulletin.html}[args.format])
+        return 0
+
+    return with_core(args, body)
+
+
+# --- add and import --------------------------------------------------------------------------
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from bot.sources.native_csv import parse_when
+
+    config = load(args)
+    currency = args.currency.strip().upper()
+    if not is_currency(currency):
+        return fail(f"--currency: {args.currency!r} is not an ISO 4217 code (e.g. EUR)")
+    try:
+        amount = parse_amount(args.amount, currency)
+    except MoneyError as exc:
+        return fail(f"--amount: {exc}")
+    if amount == 0:
+        return fail("--amount: must be more than zero")
+    if (args.name or args.message) and not args.public:
+        return fail("--name and --message are shown publicly: add --public if the donor agreed")
+    try:
+        when = parse_when(args.date, config.project.tz) if args.date else datetime.now(UTC)
+    except ValueError as exc:
+        return fail(f"--date: {args.date!r}: {exc}")
+    donor = (args.donor or "").strip()
+    donation = NewDonation(
+        source="manual",
+        external_id=args.id or f"manual-{uuid.uuid4().hex}",
+        amount=amount,
+        currency=currency,
+        received_at=when,
+        donor_id=donor_identity("manual", donor or None, donor if "@" in donor else None),
+        public=args.public,
+        display_name=args.name,
+        message=args.message,
+        recurring=args.recurring,
+        kind=DonorKind.ORGANISATION if args.org else DonorKind.PERSON,
+    )
+
+    async def body(core: Any) -> int:
+        result = await core.ledger.write([donation])
+        local = when.astimezone(config.project.tz).date().isoformat()
+        shown = f"{to_decimal(amount, currency)} {currency} on {local}"
+        if result.inserted:
+            print(f"recorded {shown} (id {donation.external_id})")
+        else:
+            print(f"already recorded: {shown} (id {donation.external_id})")
+        return 0
+
+    return with_core(args, body, config)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from bot.sources.pipeline import ImportFailed, count_lines, import_file
+    from bot.sources.registry import IMPORTERS
+
+    config = load(args)
+    importer = IMPORTERS.get(args.platform)
+    if importer is None:
+        return fail(f"unknown platform {args.platform!r} (known: {', '.join(sorted(IMPORTERS))})")
+    if not args.file.is_file():
+        return fail(f"{args.file}: no such file")
+
+    async def body(core: Any) -> int:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        total = count_lines(args.file)
+        with Progress(
+            TextColumn("importing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            transient=True,
+            disable=not sys.stderr.isatty() or total < 5000,
+            console=None,
+        ) as progress:
+            task = progress.add_task("import", total=total)
+            try:
+                summary = await import_file(
+                    core.ledger,
+                    importer,
+                    args.file,
+                    config.project.tz,
+                    dry_run=args.dry_run,
+                    skip_invalid=args.skip_invalid,
+                    progress=lambda line: progress.update(task, completed=line),
+                )
+            except ImportFailed as exc:
+                for line in exc.errors:
+                    print(line, file=sys.stderr)
+                if exc.more:
+                    print(f"... and {exc.more} more", file=sys.stderr)
+                print(
+                    "nothing was imported (fix the rows, or use --skip-invalid to import the rest)",
+                    file=sys.stderr,
+                )
+                return 1
+        for line in summary.lines():
+            print(line)
+        return 0
+
+    return with_core(args, body, config)
+
+
+# --- check-config ----------------------------------------------------------------------------
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot.config import default_config_path
+
+    path = default_config_path(args.config)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        return EXIT_CONFIG
+    problems = config.missing_secrets()
+    warnings = _permission_warnings(config, path)
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if problems:
+        for problem in problems:
+            print(f"{path}: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    targets = ", ".join(f"{t.name} ({t.platform})" for t in config.targets) or "none"
+    print(f"{path}: OK")
+    print(f"  project: {config.project.name} ({config.project.timezone}, {config.project.locale})")
+    print(f"  ledger: {config.ledger_path}")
+    print(f"  targets: {targets}")
+    return 0
+
+
+def _permission_warnings(config: Config, path: Path) -> list[str]:
+    """Files that hold or guard secrets should not be readable by other users."""
+    warnings = []
+    for item, what in ((path, "the configuration file"), (config.data_dir, "the data directory")):
+        try:
+            mode = item.stat().st_mode
+        except OSError:
+            continue
+        if mode & (stat.S_IROTH | stat.S_IWOTH):
+            warnings.append(f"{item}: {what} is readable by other users (chmod o-rwx {item})")
+    return warnings
