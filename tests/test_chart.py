@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import io
 from dataclasses import dataclass
-from decimal import Decimal
 
 import numpy as np
 import pytest
@@ -23,9 +22,6 @@ from bot.news.chart import (
     RETURNING_COLOUR,
     ChartMonth,
     GoalBar,
-    chart_months_of,
-    chart_title,
-    goal_bar_of,
     render_goal_bar,
     render_monthly_chart,
     text_progress_bar,
@@ -346,43 +342,6 @@ def test_goal_bar_alt_text_in_both_locales() -> None:
         "Barre de progression de l’objectif « Serveurs » : 9\u202f970,00\xa0€ sur 10\u202f000,00\xa0€ (99\xa0%)."
     )
     assert en.filename == fr.filename == "goal.png"
-
-
-@dataclass(frozen=True)
-class Progress:
-    title: str
-    percent: float
-    target_amount: Decimal | None
-    reached_amount: Decimal | None
-    target_donors: int | None
-    reached_donors: int | None
-
-
-def test_goal_bar_of_formats_amounts_and_donors() -> None:
-    money = Progress("Servers", 42.1, Decimal("10000"), Decimal("4210"), None, None)
-    assert goal_bar_of(money, "fr", "EUR") == GoalBar(
-        "Servers", 42.1, "4\u202f210,00\xa0€", "10\u202f000,00\xa0€"
-    )
-    assert goal_bar_of(money, "en", "USD") == GoalBar("Servers", 42.1, "$4,210.00", "$10,000.00")
-    people = Progress("Friends", 12.0, None, None, 1000, 120)
-    assert goal_bar_of(people, "fr", "EUR") == GoalBar(
-        "Friends", 12.0, "120 donateurs", "1\u202f000 donateurs"
-    )
-    assert goal_bar_of(people, "en", "EUR").target_label == "1,000 donors"
-
-
-def test_chart_months_of_and_title() -> None:
-    @dataclass
-    class Figures:
-        month: Month
-        donors: int
-        new_donors: int
-        returning_donors: int
-
-    assert chart_months_of([Figures(Month(2025, 1), 5, 2, 3)]) == [ChartMonth(Month(2025, 1), 2, 3)]
-    assert chart_title("Mint", "en") == "Mint: donors per month"
-    assert chart_title("Mint", "fr_CA") == "Mint : donateurs par mois"
-    assert chart_title("Mint", "pt_BR") == "Mint: donors per month"
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,61 @@
-"""Subcommands of this area (registered by bot.cli)."""
+"""``donorbot chart``: write a month's chart, the picture its bulletin carries, to a PNG file."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from babel import Locale, UnknownLocaleError
+
+from bot.cli.common import EXIT_CONFIG, fail, load, month_arg, with_core
+
+if TYPE_CHECKING:
+    from bot.chat.message import Image
+    from bot.core import Core
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """No subcommands yet."""
+    p = sub.add_parser(
+        "chart",
+        help="write a month's chart (donors per month, goal progress) to a PNG file",
+        description="Write the chart a month's bulletin carries: donors per month over up to two years, "
+        "the month highlighted, the previous record marked, and the running goal's progress.",
+    )
+    p.add_argument("--month", type=month_arg, metavar="YYYY-MM", help="default: the last complete month")
+    p.add_argument("--locale", help="fr, en, ... (default: the project's)")
+    p.add_argument("--output", "-o", type=Path, required=True, metavar="FILE", help="the PNG to write")
+    p.set_defaults(func=cmd_chart)
+
+
+def cmd_chart(args: argparse.Namespace) -> int:
+    config = load(args)
+    locale = args.locale or config.project.locale
+    try:
+        Locale.parse(locale.replace("-", "_"))
+    except (UnknownLocaleError, ValueError):
+        return fail(f"--locale: {locale!r} is not a locale Babel knows (e.g. fr, en, pt_BR)", EXIT_CONFIG)
+    output: Path = args.output
+
+    pictures: list[Image] = []
+
+    async def body(core: Core) -> int:
+        month = args.month or core.last_complete_month()
+        image = await core.chart(month, locale)
+        if image is None:
+            return fail(f"no donations recorded up to {month}: there is nothing to draw yet")
+        pictures.append(image)
+        return 0
+
+    code = with_core(args, body, config)
+    if code or not pictures:
+        return code
+    image = pictures[0]
+    try:
+        output.write_bytes(image.data)
+    except OSError as exc:
+        return fail(f"cannot write {output}: {exc.strerror or exc}")
+    print(f"{output} ({image.width}×{image.height} PNG)")
+    return 0
