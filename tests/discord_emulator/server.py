@@ -1,0 +1,783 @@
+"""A Discord-compatible server on 127.0.0.1 that discord.py talks to unmodified.
+
+It serves the REST routes the bot uses and the gateway websocket, records
+every request so tests assert on the real payloads, and can be told to
+misbehave: answer the next requests with 5xx or 429 + Retry-After, drop the
+connection, or drop the gateway. Like Discord, it deduplicates messages that
+carry ``enforce_nonce``, forgets interactions not acknowledged within 3 s,
+and refuses a second acknowledgement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from email.message import Message as EmailMessage
+from email.parser import BytesParser
+from email.policy import HTTP
+from typing import Any
+
+from aiohttp import web
+
+from tests.discord_emulator.gateway import GatewayConnection, Session, handle_gateway
+from tests.discord_emulator.world import Member, World, iso_now
+
+__all__ = ["DiscordEmulator", "InteractionRecord", "RecordedFile", "RecordedRequest", "StoredMessage"]
+
+API = "/api/v10"
+EPHEMERAL = 1 << 6
+LOADING = 1 << 7
+CROSSPOSTED = 1 << 0
+_COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
+
+
+@dataclass
+class RecordedFile:
+    field: str
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str  # without the /api/v10 prefix
+    query: dict[str, str]
+    headers: dict[str, str]
+    json: Any
+    files: list[RecordedFile]
+    at: float
+    status: int = 0  # what the emulator answered (0: dropped)
+
+
+_RECORDED = web.RequestKey("recorded", RecordedRequest)
+
+
+@dataclass
+class StoredMessage:
+    payload: dict[str, Any]  # the message object Discord would return
+    request: RecordedRequest  # what the bot sent to create it
+    files: list[RecordedFile]
+
+    @property
+    def id(self) -> int:
+        return int(self.payload["id"])
+
+    @property
+    def content(self) -> str:
+        return str(self.payload["content"])
+
+
+@dataclass
+class _Fault:
+    remaining: int
+    status: int | None  # None: drop the connection
+    retry_after: float | None
+    method: str | None
+    path: re.Pattern[str] | None
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or self.path.search(path) is not None
+        )
+
+
+@dataclass
+class InteractionRecord:
+    """One slash command a person ran, and everything the bot answered to it."""
+
+    id: int
+    token: str
+    command: str
+    payload: dict[str, Any]
+    created_at: float
+    callback: dict[str, Any] | None = None  # the acknowledgement: {"type": 4|5, "data": ...}
+    callback_delay: float | None = None
+    original: dict[str, Any] | None = None  # the original response message
+    followups: list[dict[str, Any]] = field(default_factory=list)
+    files: dict[str, list[RecordedFile]] = field(default_factory=dict)  # message id -> attachments sent
+    rejected: list[str] = field(default_factory=list)  # why Discord refused a callback or follow-up
+    bodies: list[dict[str, Any]] = field(default_factory=list)  # message bodies the bot sent, in order
+
+    @property
+    def callback_type(self) -> int | None:
+        return None if self.callback is None else int(self.callback["type"])
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """What the person sees, in order: the original response (once not loading), then follow-ups."""
+        shown = [self.original] if self.original and not int(self.original["flags"]) & LOADING else []
+        return shown + self.followups
+
+    @property
+    def text(self) -> str:
+        return "\n\n".join(str(m["content"]) for m in self.messages)
+
+
+def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    # Exactly "application/json": discord.py compares the header, a charset suffix makes it text.
+    return web.Response(
+        status=status,
+        body=json.dumps(data).encode(),
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _error(status: int, code: int, message: str, errors: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if errors:
+        body["errors"] = errors
+    return _json(body, status)
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    return None
+
+
+class DiscordEmulator:
+    """Start with ``await start()``; point the bot at :attr:`api_base` and :attr:`gateway_url`."""
+
+    def __init__(self, world: World | None = None) -> None:
+        self.world = world or World()
+        self.requests: list[RecordedRequest] = []
+        self.messages: dict[int, list[StoredMessage]] = {}
+        self.commands: dict[int | None, list[dict[str, Any]]] = {}  # guild id (None: global) -> commands
+        self.interactions: dict[int, InteractionRecord] = {}
+        self.sessions: dict[str, Session] = {}
+        self.gateway_connections: list[GatewayConnection] = []
+        self.resumes: list[dict[str, Any]] = []
+        self.heartbeats = 0
+        self.heartbeat_interval_ms = 41_250
+        self.interaction_deadline = 3.0
+        self.nonce_window = 300.0
+        self._faults: list[_Fault] = []
+        self._tick = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app.router.add_get("/gateway", self._gateway)
+        app.router.add_route("*", API + "/{tail:.*}", self._route)
+        self._runner = web.AppRunner(app, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = int(server.sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        for conn in self.gateway_connections:
+            if not conn.ws.closed:
+                await conn.ws.close(code=1001)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    @property
+    def api_base(self) -> str:
+        return f"http://127.0.0.1:{self.port}{API}"
+
+    @property
+    def gateway_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/gateway"
+
+    # --- test controls --------------------------------------------------------------------
+
+    def fail_next(
+        self,
+        count: int = 1,
+        status: int = 500,
+        *,
+        retry_after: float | None = None,
+        method: str | None = None,
+        path: str | None = None,
+    ) -> None:
+        """Answer the next ``count`` matching REST requests with ``status`` (429: with Retry-After)."""
+        self._faults.append(_Fault(count, status, retry_after, method, re.compile(path) if path else None))
+
+    def drop_next(self, count: int = 1, *, method: str | None = None, path: str | None = None) -> None:
+        """Close the connection instead of answering the next ``count`` matching REST requests."""
+        self._faults.append(_Fault(count, None, None, method, re.compile(path) if path else None))
+
+    async def drop_gateway(self, code: int = 4000) -> None:
+        """Close every gateway connection with ``code`` (4000: resumable, as after a network hiccup)."""
+        for conn in self.gateway_connections:
+            if not conn.ws.closed:
+                await conn.ws.close(code=code)
+
+    def notify(self) -> None:
+        """Wake every :meth:`until` waiter to check its condition again."""
+        tick, self._tick = self._tick, asyncio.Event()
+        tick.set()
+
+    async def until(self, predicate: Callable[[], bool], within: float = 10.0) -> None:
+        """Wait until ``predicate()`` holds (checked after every request and gateway frame)."""
+        async with asyncio.timeout(within):
+            while not predicate():
+                await self._tick.wait()
+
+    def sent(self, channel_id: int) -> list[StoredMessage]:
+        return self.messages.get(channel_id, [])
+
+    def calls(self, method: str, path: str) -> list[RecordedRequest]:
+        pattern = re.compile(path)
+        return [r for r in self.requests if r.method == method and pattern.search(r.path)]
+
+    @property
+    def ready_sessions(self) -> list[Session]:
+        return list(self.sessions.values())
+
+    async def interact(
+        self,
+        command: str,
+        options: dict[str, str] | None = None,
+        *,
+        user: Member | None = None,
+        locale: str = "en-US",
+        channel_id: int | None = None,
+        in_dm: bool = False,
+    ) -> InteractionRecord:
+        """Someone runs ``/command`` (``"news post"``): send INTERACTION_CREATE to the bot's session.
+
+        The command must have been synced; its options are built from the synced schema.
+        """
+        world = self.world
+        user = user or world.member
+        top, _, sub = command.partition(" ")
+        guild_id = None if in_dm else world.guild.id
+        schema = self._find_command(top, guild_id)
+        values = dict(options or {})
+        data: dict[str, Any] = {"id": schema["id"], "name": top, "type": 1}
+        if schema.get("guild_id"):
+            data["guild_id"] = schema["guild_id"]
+        params = schema.get("options", [])
+        if sub:
+            group = next(o for o in params if o["name"] == sub and o["type"] == 1)
+            data["options"] = [{"type": 1, "name": sub, "options": _option_values(group, values)}]
+        else:
+            data["options"] = _option_values(schema, values)
+        session = next((s for s in self.sessions.values() if s.connection is not None), None)
+        if session is None:
+            raise AssertionError("the bot has no gateway session to receive the interaction")
+        record = InteractionRecord(world.ids.next(), f"itoken-{world.ids.next()}", command, {}, 0.0)
+        channel = world.channel(channel_id or world.general.id)
+        payload: dict[str, Any] = {
+            "id": str(record.id),
+            "application_id": str(world.application_id),
+            "type": 2,
+            "data": data,
+            "token": record.token,
+            "version": 1,
+            "locale": locale,
+            "app_permissions": str(world.bot.permissions),
+            "entitlements": [],
+            "attachment_size_limit": 10 * 1024 * 1024,
+        }
+        if in_dm:
+            payload["user"] = user.user()
+            payload["channel_id"] = str(world.ids.next())
+            payload["channel"] = {"id": payload["channel_id"], "type": 1, "recipients": [user.user()]}
+            payload["context"] = 1
+            payload["authorizing_integration_owners"] = {"1": str(user.id)}
+        else:
+            assert channel is not None, "unknown channel"
+            payload["guild_id"] = str(world.guild.id)
+            payload["guild"] = {
+                "id": str(world.guild.id),
+                "locale": world.guild.preferred_locale,
+                "features": [],
+            }
+            payload["guild_locale"] = world.guild.preferred_locale
+            payload["channel_id"] = str(channel.id)
+            payload["channel"] = channel.payload()
+            payload["member"] = user.payload(with_permissions=True)
+            payload["context"] = 0
+            payload["authorizing_integration_owners"] = {"0": str(world.guild.id)}
+        record.payload = payload
+        record.created_at = asyncio.get_running_loop().time()
+        self.interactions[record.id] = record
+        await session.dispatch("INTERACTION_CREATE", payload)
+        return record
+
+    def _find_command(self, name: str, guild_id: int | None) -> dict[str, Any]:
+        for scope in ([guild_id] if guild_id else []) + [None]:
+            for command in self.commands.get(scope, []):
+                if command["name"] == name:
+                    return command
+        raise AssertionError(f"/{name} was never synced, Discord would not offer it")
+
+    # --- HTTP plumbing --------------------------------------------------------------------
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/gateway":
+            return await handler(request)  # type: ignore[no-any-return]
+        record = await self._record(request)
+        request[_RECORDED] = record
+        try:
+            fault = next(
+                (f for f in self._faults if f.remaining > 0 and f.matches(record.method, record.path)), None
+            )
+            if fault is not None:
+                fault.remaining -= 1
+                if fault.status is None:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    raise asyncio.CancelledError  # the answer is never written: the peer sees a dropped connection
+                answer = self._fault_response(fault)
+                record.status = answer.status
+                return answer
+            response: web.StreamResponse = await handler(request)
+            record.status = response.status
+            return response
+        finally:
+            self.notify()
+
+    def _fault_response(self, fault: _Fault) -> web.Response:
+        assert fault.status is not None
+        if fault.status == 429:
+            retry_after = fault.retry_after if fault.retry_after is not None else 1.0
+            return _json(
+                {
+                    "message": "You are being rate limited.",
+                    "retry_after": retry_after,
+                    "global": False,
+                    "code": 0,
+                },
+                429,
+                {
+                    "Retry-After": str(math.ceil(retry_after)),
+                    "Via": "1.1 google",
+                    "X-RateLimit-Scope": "user",
+                },
+            )
+        if fault.status >= 500:
+            return _json({"message": "Internal Server Error", "code": 0}, fault.status)
+        return _error(fault.status, 0, f"{fault.status}: emulated error")
+
+    async def _record(self, request: web.Request) -> RecordedRequest:
+        body = await request.read()
+        content_type = request.headers.get("Content-Type", "")
+        payload: Any = None
+        files: list[RecordedFile] = []
+        if content_type.startswith("application/json") and body:
+            payload = json.loads(body)
+        elif content_type.startswith("multipart/form-data"):
+            payload, files = _parse_multipart(content_type, body)
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path.removeprefix(API),
+            query=dict(request.rel_url.query),
+            headers=dict(request.headers),
+            json=payload,
+            files=files,
+            at=asyncio.get_running_loop().time(),
+        )
+        self.requests.append(record)
+        return record
+
+    async def _gateway(self, request: web.Request) -> web.StreamResponse:
+        return await handle_gateway(self, request)
+
+    async def _route(self, request: web.Request) -> web.StreamResponse:
+        record = request[_RECORDED]
+        method, path = record.method, record.path
+        for route_method, pattern, handler, needs_bot in self._routes():
+            match = pattern.fullmatch(path)
+            if match and route_method == method:
+                if needs_bot and request.headers.get("Authorization") != f"Bot {self.world.token}":
+                    return _error(401, 0, "401: Unauthorized")
+                return await handler(record, *match.groups())
+        return _error(404, 0, "404: Not Found")
+
+    def _routes(self) -> list[tuple[str, re.Pattern[str], Any, bool]]:
+        app = str(self.world.application_id)
+        table = [
+            ("GET", r"/users/@me", self._me, True),
+            ("GET", r"/oauth2/applications/@me", self._application, True),
+            ("GET", r"/gateway/bot", self._gateway_bot, True),
+            ("GET", rf"/applications/{app}/commands", self._get_commands, True),
+            ("PUT", rf"/applications/{app}/commands", self._put_commands, True),
+            ("GET", rf"/applications/{app}/guilds/(\d+)/commands", self._get_commands, True),
+            ("PUT", rf"/applications/{app}/guilds/(\d+)/commands", self._put_commands, True),
+            ("GET", r"/channels/(\d+)", self._get_channel, True),
+            ("POST", r"/channels/(\d+)/messages", self._create_message, True),
+            ("POST", r"/channels/(\d+)/messages/(\d+)/crosspost", self._crosspost, True),
+            ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._interaction_callback, False),
+            ("POST", rf"/webhooks/{app}/([^/]+)", self._followup, False),
+            ("GET", rf"/webhooks/{app}/([^/]+)/messages/@original", self._get_original, False),
+            ("PATCH", rf"/webhooks/{app}/([^/]+)/messages/@original", self._edit_original, False),
+        ]
+        return [(m, re.compile(p), h, auth) for m, p, h, auth in table]
+
+    # --- REST: identity -------------------------------------------------------------------
+
+    async def _me(self, record: RecordedRequest) -> web.Response:
+        return _json(self.world.bot.user())
+
+    async def _application(self, record: RecordedRequest) -> web.Response:
+        return _json(self.world.application())
+
+    async def _gateway_bot(self, record: RecordedRequest) -> web.Response:
+        limits = {"total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}
+        return _json({"url": self.gateway_url, "shards": 1, "session_start_limit": limits})
+
+    # --- REST: application commands -------------------------------------------------------
+
+    async def _get_commands(self, record: RecordedRequest, guild: str | None = None) -> web.Response:
+        return _json(self.commands.get(int(guild) if guild else None, []))
+
+    async def _put_commands(self, record: RecordedRequest, guild: str | None = None) -> web.Response:
+        guild_id = int(guild) if guild else None
+        if guild_id is not None and guild_id != self.world.guild.id:
+            return _error(403, 50001, "Missing Access")
+        problems = [p for command in record.json or [] for p in _command_problems(command)]
+        if problems:
+            return _error(400, 50035, "Invalid Form Body", {"_errors": [{"message": p} for p in problems]})
+        stored = []
+        for command in record.json:
+            item = {
+                "id": str(self.world.ids.next()),
+                "application_id": str(self.world.application_id),
+                "version": str(self.world.ids.next()),
+                "type": command.get("type", 1),
+                "default_member_permissions": command.get("default_member_permissions"),
+                "nsfw": bool(command.get("nsfw", False)),
+                "contexts": command.get("contexts"),
+                "integration_types": command.get("integration_types", [0]),
+                "name_localizations": command.get("name_localizations"),
+                "description_localizations": command.get("description_localizations"),
+                **{k: v for k, v in command.items() if k in ("name", "description", "options")},
+            }
+            if guild_id is not None:
+                item["guild_id"] = str(guild_id)
+            stored.append(item)
+        self.commands[guild_id] = stored
+        return _json(stored)
+
+    # --- REST: channels and messages ------------------------------------------------------
+
+    async def _get_channel(self, record: RecordedRequest, channel_id: str) -> web.Response:
+        channel = self.world.channel(int(channel_id))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        if not channel.bot_can_view:
+            return _error(403, 50001, "Missing Access")
+        return _json(channel.payload())
+
+    async def _create_message(self, record: RecordedRequest, channel_id: str) -> web.Response:
+        channel = self.world.channel(int(channel_id))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        if not channel.bot_can_view:
+            return _error(403, 50001, "Missing Access")
+        if not channel.bot_can_send:
+            return _error(403, 50013, "Missing Permissions")
+        body = record.json or {}
+        problem = _message_problem(body, record.files)
+        if problem:
+            return problem
+        nonce = body.get("nonce")
+        if nonce is not None and body.get("enforce_nonce"):
+            now = record.at
+            for earlier in self.messages.get(channel.id, []):
+                if earlier.payload.get("nonce") == nonce and now - earlier.request.at <= self.nonce_window:
+                    return _json(earlier.payload)  # Discord answers with the first message, posts nothing
+        payload = self._message(body, record.files, channel_id=channel.id)
+        self.messages.setdefault(channel.id, []).append(StoredMessage(payload, record, record.files))
+        return _json(payload)
+
+    async def _crosspost(self, record: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
+        channel = self.world.channel(int(channel_id))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        stored = next((m for m in self.sent(channel.id) if m.id == int(message_id)), None)
+        if stored is None:
+            return _error(404, 10008, "Unknown Message")
+        if channel.type != 5:
+            return _error(400, 50024, "Cannot execute action on this channel type")
+        if stored.payload["flags"] & CROSSPOSTED:
+            return _error(400, 40033, "This message has already been crossposted.")
+        stored.payload["flags"] |= CROSSPOSTED
+        return _json(stored.payload)
+
+    def _message(
+        self,
+        body: dict[str, Any],
+        files: list[RecordedFile],
+        *,
+        channel_id: int,
+        author: dict[str, Any] | None = None,
+        flags: int = 0,
+    ) -> dict[str, Any]:
+        content = str(body.get("content") or "")
+        users, roles, everyone = _pings(content, body.get("allowed_mentions"))
+        attachments = []
+        declared = {str(a.get("id")): a for a in body.get("attachments", []) or []}
+        for index, file in enumerate(files):
+            meta = declared.get(str(index), {})
+            size = _png_size(file.data)
+            attachment_id = self.world.ids.next()
+            url = f"http://127.0.0.1:{self.port}/attachments/{channel_id}/{attachment_id}/{file.filename}"
+            attachments.append(
+                {
+                    "id": str(attachment_id),
+                    "filename": file.filename,
+                    "description": meta.get("description"),
+                    "content_type": "image/png" if size else file.content_type,
+                    "size": len(file.data),
+                    "url": url,
+                    "proxy_url": url,
+                    "width": size[0] if size else None,
+                    "height": size[1] if size else None,
+                }
+            )
+        people = [p.user() for u in users if (p := self.world.person(u)) is not None]
+        return {
+            "id": str(self.world.ids.next()),
+            "channel_id": str(channel_id),
+            "author": author or self.world.bot.user(),
+            "content": content,
+            "timestamp": iso_now(),
+            "edited_timestamp": None,
+            "tts": bool(body.get("tts", False)),
+            "mention_everyone": everyone,
+            "mentions": people,
+            "mention_roles": [str(r) for r in roles],
+            "attachments": attachments,
+            "embeds": body.get("embeds", []) or [],
+            "pinned": False,
+            "type": 0,
+            "flags": flags | (int(body.get("flags") or 0) & EPHEMERAL),
+            "nonce": body.get("nonce"),
+            "components": [],
+        }
+
+    # --- REST: interactions ---------------------------------------------------------------
+
+    def _interaction(self, interaction_id: int, token: str) -> InteractionRecord | None:
+        record = self.interactions.get(interaction_id)
+        return record if record is not None and record.token == token else None
+
+    async def _interaction_callback(
+        self, record: RecordedRequest, interaction_id: str, token: str
+    ) -> web.Response:
+        interaction = self._interaction(int(interaction_id), token)
+        if interaction is None:
+            return _error(404, 10062, "Unknown interaction")
+        delay = record.at - interaction.created_at
+        if delay > self.interaction_deadline:
+            interaction.rejected.append(f"acknowledged after {delay:.2f} s")
+            return _error(404, 10062, "Unknown interaction")
+        if interaction.callback is not None:
+            interaction.rejected.append("acknowledged twice")
+            return _error(400, 40060, "Interaction has already been acknowledged.")
+        body = record.json or {}
+        kind = int(body.get("type", 0))
+        data = body.get("data") or {}
+        if kind == 4:
+            problem = _message_problem(data, record.files)
+            if problem:
+                return problem
+            message = self._message(data, record.files, channel_id=int(interaction.payload["channel_id"]))
+        elif kind == 5:
+            flags = LOADING | (int(data.get("flags") or 0) & EPHEMERAL)
+            message = self._message({}, [], channel_id=int(interaction.payload["channel_id"]), flags=flags)
+        else:
+            return _error(
+                400, 50035, "Invalid Form Body", {"type": {"_errors": [{"message": f"type {kind}"}]}}
+            )
+        message["interaction_metadata"] = {"id": str(interaction.id), "type": 2}
+        interaction.bodies.append(data)
+        interaction.callback = body
+        interaction.callback_delay = delay
+        interaction.original = message
+        interaction.files[message["id"]] = record.files
+        answer = {
+            "interaction": {
+                "id": str(interaction.id),
+                "type": 2,
+                "response_message_id": message["id"],
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(message["flags"] & EPHEMERAL),
+            },
+            "resource": {"type": kind, "message": message},
+        }
+        if record.query.get("with_response") in ("1", "true", "True"):
+            return _json(answer)
+        return web.Response(status=204)
+
+    async def _followup(self, record: RecordedRequest, token: str) -> web.Response:
+        interaction = next((i for i in self.interactions.values() if i.token == token), None)
+        if interaction is None or interaction.original is None:
+            return _error(404, 10015, "Unknown Webhook")
+        body = record.json or {}
+        problem = _message_problem(body, record.files)
+        if problem:
+            interaction.rejected.append(f"follow-up refused: {problem.text}")
+            return problem
+        interaction.bodies.append(body)
+        channel_id = int(interaction.payload["channel_id"])
+        original = interaction.original
+        if original["flags"] & LOADING:
+            # The first follow-up after a deferral replaces the "thinking..." message.
+            message = self._message(
+                body, record.files, channel_id=channel_id, flags=original["flags"] & EPHEMERAL
+            )
+            message["id"] = original["id"]
+            interaction.original = message
+        else:
+            message = self._message(body, record.files, channel_id=channel_id)
+            interaction.followups.append(message)
+        interaction.files[message["id"]] = record.files
+        if record.query.get("wait") in ("1", "true", "True"):
+            return _json(message)
+        return web.Response(status=204)
+
+    async def _get_original(self, record: RecordedRequest, token: str) -> web.Response:
+        interaction = next((i for i in self.interactions.values() if i.token == token), None)
+        if interaction is None or interaction.original is None:
+            return _error(404, 10008, "Unknown Message")
+        return _json(interaction.original)
+
+    async def _edit_original(self, record: RecordedRequest, token: str) -> web.Response:
+        interaction = next((i for i in self.interactions.values() if i.token == token), None)
+        if interaction is None or interaction.original is None:
+            return _error(404, 10008, "Unknown Message")
+        body = record.json or {}
+        problem = _message_problem(body, record.files, allow_empty=True)
+        if problem:
+            return problem
+        flags = interaction.original["flags"] & EPHEMERAL
+        message = self._message(
+            body, record.files, channel_id=int(interaction.payload["channel_id"]), flags=flags
+        )
+        message["id"] = interaction.original["id"]
+        message["edited_timestamp"] = iso_now()
+        interaction.original = message
+        interaction.files[message["id"]] = record.files
+        return _json(message)
+
+
+# --- validation and parsing helpers ---------------------------------------------------------
+
+
+def _option_values(schema: dict[str, Any], values: dict[str, str]) -> list[dict[str, Any]]:
+    known = {o["name"]: o for o in schema.get("options", []) if o["type"] not in (1, 2)}
+    unknown = set(values) - set(known)
+    if unknown:
+        raise AssertionError(f"/{schema['name']} has no option {sorted(unknown)}; it has {sorted(known)}")
+    return [{"type": known[k]["type"], "name": k, "value": v} for k, v in values.items()]
+
+
+def _command_problems(command: dict[str, Any], depth: int = 0) -> list[str]:
+    problems = []
+    name = str(command.get("name", ""))
+    if not _COMMAND_NAME.match(name) or name != name.lower():
+        problems.append(f"bad command name {name!r}")
+    description = str(command.get("description", ""))
+    if not 1 <= len(description) <= 100:
+        problems.append(f"{name}: description must be 1 to 100 characters")
+    for locale, local_name in (command.get("name_localizations") or {}).items():
+        if not _COMMAND_NAME.match(local_name) or local_name != local_name.lower():
+            problems.append(f"{name}: bad {locale} name {local_name!r}")
+    for locale, text in (command.get("description_localizations") or {}).items():
+        if not 1 <= len(text) <= 100:
+            problems.append(f"{name}: {locale} description must be 1 to 100 characters")
+    options = command.get("options") or []
+    if len(options) > 25:
+        problems.append(f"{name}: more than 25 options")
+    seen_optional = False
+    for option in options:
+        if option.get("type") in (1, 2):
+            problems.extend(_command_problems(option, depth + 1))
+            continue
+        if option.get("required"):
+            if seen_optional:
+                problems.append(f"{name}: required options must come before optional ones")
+        else:
+            seen_optional = True
+        problems.extend(p for p in _command_problems({**option, "options": []}, depth + 1))
+    return problems
+
+
+def _message_problem(
+    body: dict[str, Any], files: list[RecordedFile], *, allow_empty: bool = False
+) -> web.Response | None:
+    content = body.get("content")
+    if content is not None and len(str(content)) > 2000:
+        return _error(
+            400,
+            50035,
+            "Invalid Form Body",
+            {
+                "content": {
+                    "_errors": [
+                        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
+                    ]
+                }
+            },
+        )
+    nonce = body.get("nonce")
+    if nonce is not None and len(str(nonce)) > 25:
+        return _error(
+            400, 50035, "Invalid Form Body", {"nonce": {"_errors": [{"message": "Nonce too long"}]}}
+        )
+    mentions = body.get("allowed_mentions")
+    if mentions is not None:
+        parse = mentions.get("parse", [])
+        for kind in ("roles", "users"):
+            if kind in parse and mentions.get(kind):
+                return _error(
+                    400, 50035, "Invalid Form Body", {"allowed_mentions": f"parse:{kind} with {kind}"}
+                )
+    if not allow_empty and not content and not files and not body.get("embeds"):
+        return _error(400, 50006, "Cannot send an empty message")
+    return None
+
+
+_ROLE_PING = re.compile(r"<@&(\d+)>")
+_USER_PING = re.compile(r"<@!?(\d+)>")
+
+
+def _pings(content: str, allowed: dict[str, Any] | None) -> tuple[list[int], list[int], bool]:
+    """Who a message really pings: (user ids, role ids, @everyone/@here), after ``allowed_mentions``."""
+    if allowed is None:
+        parse, users, roles = {"users", "roles", "everyone"}, set(), set()
+    else:
+        parse = set(allowed.get("parse", []))
+        users = {int(u) for u in allowed.get("users", []) or []}
+        roles = {int(r) for r in allowed.get("roles", []) or []}
+    pinged_roles = [int(r) for r in _ROLE_PING.findall(content) if "roles" in parse or int(r) in roles]
+    pinged_users = [int(u) for u in _USER_PING.findall(content) if "users" in parse or int(u) in users]
+    everyone = "everyone" in parse and ("@everyone" in content or "@here" in content)
+    return pinged_users, pinged_roles, everyone
+
+
+def _parse_multipart(content_type: str, body: bytes) -> tuple[Any, list[RecordedFile]]:
+    parsed = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    payload: Any = None
+    files: list[RecordedFile] = []
+    for part in parsed.iter_parts() if isinstance(parsed, EmailMessage) else []:
+        name = part.get_param("name", header="content-disposition")
+        data = part.get_payload(decode=True) or b""
+        assert isinstance(data, bytes)
+        if name == "payload_json":
+            payload = json.loads(data)
+        else:
+            files.append(
+                RecordedFile(str(name), str(part.get_filename() or ""), part.get_content_type(), data)
+            )
+    return payload, files
