@@ -1,11 +1,133 @@
-"""Subcommands of this area (registered by bot.cli)."""
+"""Donations in and donors' rights: ``serve`` (webhooks), ``forget`` and ``export-donor``."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
+import sys
+from typing import Any
+
+from bot.cli.common import EXIT_CONFIG, fail, load, print_json, with_core
 
 __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """No subcommands yet."""
+    p = sub.add_parser(
+        "serve",
+        help="receive the donation platforms' webhooks",
+        description="Listen on webhooks.host:webhooks.port for the platforms whose secrets are set, "
+        "until interrupted (SIGINT or SIGTERM).",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser(
+        "forget",
+        help="erase a donor: names and messages removed, donations kept anonymously",
+        description="Erase a person: their names and messages are removed and their donations detached "
+        "from their pseudonym (they still count in totals, as anonymous donations). Safe to repeat.",
+    )
+    p.add_argument(
+        "donor", metavar="DONOR", help="an email, or a platform id as PLATFORM:ID (e.g. kofi:12345)"
+    )
+    p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser(
+        "export-donor",
+        help="print, as JSON, everything the ledger holds about a donor",
+        description="Right of access: print, as JSON, everything the ledger holds about one person.",
+    )
+    p.add_argument(
+        "donor", metavar="DONOR", help="an email, or a platform id as PLATFORM:ID (e.g. kofi:12345)"
+    )
+    p.set_defaults(func=cmd_export_donor)
+
+
+def _identity(text: str) -> str | None:
+    from bot.ledger.pseudonym import parse_donor_argument
+
+    try:
+        return parse_donor_argument(text)
+    except ValueError as exc:
+        fail(str(exc), EXIT_CONFIG)
+        return None
+
+
+def cmd_forget(args: argparse.Namespace) -> int:
+    identity = _identity(args.donor)
+    if identity is None:
+        return EXIT_CONFIG
+
+    async def body(core: Any) -> int:
+        changed: dict[str, int] = await core.ledger.forget(identity)
+        if not any(changed.values()):
+            print(f"{args.donor}: nothing held about this donor; nothing changed")
+            return 0
+        print(f"{args.donor}: forgotten")
+        for key, value in changed.items():
+            print(f"  {key.replace('_', ' ')}: {value}")
+        return 0
+
+    return with_core(args, body)
+
+
+def cmd_export_donor(args: argparse.Namespace) -> int:
+    identity = _identity(args.donor)
+    if identity is None:
+        return EXIT_CONFIG
+
+    async def body(core: Any) -> int:
+        print_json(await core.ledger.export_donor(identity))
+        return 0
+
+    return with_core(args, body)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    config = load(args)
+
+    async def body(core: Any) -> int:
+        from aiohttp import web
+
+        from bot.sources.webhooks import build_webhook_app, enabled_hooks
+
+        settings = config.webhooks
+        hooks = enabled_hooks(config)
+        if not hooks:
+            print(
+                "donorbot: warning: no webhook is enabled (set [webhooks.*] and their secrets)",
+                file=sys.stderr,
+            )
+        app = build_webhook_app(config, core.ledger.write)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, settings.host, settings.port)
+            try:
+                await site.start()
+            except OSError as exc:
+                return fail(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}")
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(signum, stop.set)
+            for address in runner.addresses:
+                # Port 0 in the config means "any free port": say which one it became.
+                host, port = address[0], address[1]
+                print(f"listening on http://{host}:{port}", flush=True)
+            for hook in hooks:
+                # A secret path segment is shown as {token}, never as itself.
+                print(f"  POST {hook.path}", flush=True)
+            print("  GET  /healthz", flush=True)
+            try:
+                await stop.wait()
+            finally:
+                for signum in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(signum)
+            print("stopping", flush=True)
+            return 0
+        finally:
+            await runner.cleanup()
+
+    return with_core(args, body, config)
