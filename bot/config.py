@@ -205,6 +205,10 @@ class DonorboxHook(WebhookSecret):
     tolerance_seconds: Annotated[int, Field(gt=0, le=3600)] = 300
 
 
+class PatreonHook(WebhookSecret):
+    currency: CurrencyCode = "USD"  # Patreon's member amounts carry no currency: the campaign's
+
+
 class HelloAssoHook(Section):
     signature_key_env: EnvName | None = None
     path_secret_env: EnvName | None = None
@@ -225,7 +229,7 @@ class WebhookSettings(Section):
     github_sponsors: WebhookSecret | None = None
     stripe: StripeHook | None = None
     opencollective: WebhookSecret | None = None
-    patreon: WebhookSecret | None = None
+    patreon: PatreonHook | None = None
     donorbox: DonorboxHook | None = None
     buymeacoffee: WebhookSecret | None = None
     helloasso: HelloAssoHook | None = None
