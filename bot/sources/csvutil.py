@@ -385,11 +385,13 @@ def parse_datetime(value: str, column: str, tz: tzinfo) -> datetime:
     if suffix:
         zone = parse_zone(suffix.group(1), column)
         text = text[: suffix.start()]
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        day = parse_date(text, column)
-        parsed = datetime.combine(day, _NOON)
+    if re.fullmatch(r"[\d/.\-]+", text):
+        parsed = datetime.combine(parse_date(text, column), _NOON)
+    else:
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            raise RowProblem(column, f"{value!r} is not a date and time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
     return parsed

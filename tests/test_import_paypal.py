@@ -1,0 +1,154 @@
+"""PayPal activity CSV: locales, time zones, refunds; `donorbot import paypal`."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sources_support import FIXTURES, KEY, KEY_ENV, cli, donations, query, write_config
+
+from bot.ledger.models import NewDonation, RefundEvent, Status
+from bot.sources.base import Parsed, RowError, Skipped
+from bot.sources.paypal import PayPalImporter
+
+TZ = ZoneInfo("Europe/Paris")
+PDT = timezone(timedelta(hours=-7))
+
+
+def rows(name: str) -> list[Parsed | Skipped | RowError]:
+    return list(PayPalImporter().rows(FIXTURES / "paypal" / name, TZ))
+
+
+def new(name: str) -> dict[str, NewDonation]:
+    return {
+        r.item.external_id: r.item
+        for r in rows(name)
+        if isinstance(r, Parsed) and isinstance(r.item, NewDonation)
+    }
+
+
+def test_us_export_donations_subscriptions_and_amounts() -> None:
+    items = new("activity_us.csv")
+    assert sorted(items) == ["5DN00000000000001", "5DN00000000000002", "5SU00000000000003"]
+    jo = items["5DN00000000000001"]
+    assert jo.received_at == datetime(2024, 5, 13, 23, 30, tzinfo=PDT)  # month first: 05/13
+    assert (jo.amount, jo.currency) == (2500, "USD")
+    assert jo.donor_id == "email:jo@example.com"
+    assert not jo.public and jo.display_name is None and jo.message is None  # PayPal never says public
+    assert items["5DN00000000000002"].amount == 125_000  # "1,250.00"
+    assert items["5DN00000000000002"].donor_id == "email:big@example.com"  # normalised
+    assert items["5DN00000000000002"].received_at == datetime(2024, 5, 3, 10, tzinfo=PDT)
+    assert items["5SU00000000000003"].recurring
+
+
+def test_refunds_and_chargebacks_name_the_original() -> None:
+    refunds = [
+        r.item for r in rows("activity_us.csv") if isinstance(r, Parsed) and isinstance(r.item, RefundEvent)
+    ]
+    assert [(r.external_id, r.status) for r in refunds] == [
+        ("5DN00000000000001", Status.REFUNDED),
+        ("5DN00000000000000", Status.DISPUTED),
+    ]
+
+
+def test_other_types_and_statuses_are_skipped() -> None:
+    skipped = {r.line: r.reason for r in rows("activity_us.csv") if isinstance(r, Skipped)}
+    assert skipped == {
+        6: "General Payment is not a donation",
+        7: "Donation Received with status Pending",
+        9: "General Currency Conversion is not a donation",
+    }
+
+
+def test_german_export_semicolons_bom_decimal_commas_and_zones() -> None:
+    items = new("activity_de.csv")
+    jo = items["7DE00000000000001"]
+    assert jo.amount == 125_000 and jo.currency == "EUR"  # "1.250,00"
+    assert jo.received_at == datetime(
+        2024, 5, 13, 23, 30, tzinfo=timezone(timedelta(hours=2))
+    )  # 13.05.2024 CEST
+    anna = items["7DE00000000000002"]
+    assert anna.received_at == datetime(2024, 6, 1, 0, 10, tzinfo=ZoneInfo("Europe/Berlin"))
+    assert anna.amount == 500 and anna.recurring
+    # No zone in the row: the project's zone.
+    assert items["7DE00000000000003"].received_at == datetime(2024, 6, 2, 12, tzinfo=TZ)
+    assert items["7DE00000000000003"].donor_id is None
+
+
+def test_uk_export_is_read_day_first() -> None:
+    items = new("activity_uk.csv")
+    assert items["8UK00000000000001"].received_at.date().isoformat() == "2024-04-25"
+    # 03/05/2024 is the 3rd of May in a file that also holds 25/04/2024.
+    assert items["8UK00000000000002"].received_at == datetime(
+        2024, 5, 3, 9, tzinfo=timezone(timedelta(hours=1))
+    )
+
+
+def test_conflicting_date_orders_refuse_the_file(tmp_path: Path) -> None:
+    mixed = tmp_path / "mixed.csv"
+    us = (FIXTURES / "paypal" / "activity_us.csv").read_text(encoding="utf-8")
+    uk_row = (FIXTURES / "paypal" / "activity_uk.csv").read_text(encoding="utf-8").splitlines()[1]
+    mixed.write_text(us + uk_row + "\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"mixed\.csv: the Date column mixes day-first and month-first"):
+        list(PayPalImporter().rows(mixed, TZ))
+
+
+def test_bad_rows_say_line_and_column() -> None:
+    errors = [r.describe("a.csv") for r in rows("activity_bad.csv") if isinstance(r, RowError)]
+    assert errors == [
+        "a.csv:3: Date: '05/33/2024' is not a date",
+        "a.csv:4: Gross: 'ten' is not an amount",
+        "a.csv:5: Reference Txn ID: a refund must name its original",
+    ]
+
+
+@pytest.fixture
+def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    return write_config(tmp_path)
+
+
+def test_import_applies_a_refund_that_came_first(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, config, "import", "paypal", str(FIXTURES / "paypal" / "activity_us.csv"))
+    assert code == 0, err
+    assert "imported: 3" in out and "refunds applied: 1" in out
+    assert "refunds kept until their donation arrives: 1" in out  # the chargeback of an older donation
+    stored = donations(config, "paypal")
+    assert stored["5DN00000000000001"][-1] == "refunded"
+    assert all(row[1] is None and row[2] is None for row in stored.values())  # no names, no notes
+    # Nothing of the export's personal data reached the database file.
+    raw = (config.parent / "data" / "donorbot.sqlite3").read_bytes()
+    for personal in (b"jo@example.com", b"Jo Donor", b"Keep going", b"big@example.com"):
+        assert personal not in raw
+
+
+def test_the_chargebacked_original_arriving_later_is_marked(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli(capsys, config, "import", "paypal", str(FIXTURES / "paypal" / "activity_us.csv"))
+    older = config.parent / "april.csv"
+    header = (FIXTURES / "paypal" / "activity_us.csv").read_text(encoding="utf-8").splitlines()[0]
+    older.write_text(
+        header + "\n"
+        '"04/02/2024","10:00:00","PDT","Disputed Donor","Donation Received","Completed","USD","5.00","0",'
+        '"5.00","dd@example.com","project@example.org","5DN00000000000000","","","","","","","","","","","Credit"\n',
+        encoding="utf-8",
+    )
+    code, out, _ = cli(capsys, config, "import", "paypal", str(older))
+    assert code == 0 and "imported: 1" in out and "refunds applied: 1" in out
+    assert donations(config, "paypal")["5DN00000000000000"][-1] == "disputed"
+    assert query(config, "SELECT count(*) FROM pending_refunds") == [(0,)]
+
+
+def test_skip_invalid_imports_the_rest(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = config.parent / "activity_bad.csv"
+    shutil.copy(FIXTURES / "paypal" / "activity_bad.csv", bad)
+    code, _, err = cli(capsys, config, "import", "paypal", str(bad))
+    assert code == 1 and f"{bad}:4: Gross: 'ten' is not an amount" in err
+    assert query(config, "SELECT count(*) FROM donations") == [(0,)]
+    code, out, _ = cli(capsys, config, "import", "paypal", str(bad), "--skip-invalid")
+    assert code == 0 and "imported: 1" in out and "rejected (invalid): 3" in out
+    assert (config.parent / "activity_bad.csv.rejected.csv").exists()
