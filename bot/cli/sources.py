@@ -90,7 +90,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     async def body(core: Any) -> int:
         from aiohttp import web
 
-        from bot.sources.webhooks import build_webhook_app, enabled_hooks
+        from bot.sources.webhooks import RedactingAccessLogger, build_webhook_app, enabled_hooks
 
         settings = config.webhooks
         hooks = enabled_hooks(config)
@@ -100,7 +100,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         app = build_webhook_app(config, core.ledger.write)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port)

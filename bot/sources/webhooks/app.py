@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.config import Config
 from bot.ledger.models import WriteResult
@@ -40,7 +41,7 @@ from bot.sources.webhooks.signatures import (
     verify_stripe,
 )
 
-__all__ = ["Hook", "OnItems", "build_webhook_app", "enabled_hooks"]
+__all__ = ["Hook", "OnItems", "RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]
 
 log = logging.getLogger("donorbot.webhooks")
 
@@ -146,6 +147,25 @@ def enabled_hooks(config: Config) -> list[Hook]:
                 ha_check = partial(_header_hmac_check, signing, "x-ha-signature", "sha256")
             hooks.append(Hook("helloasso", ha_check, helloasso.parse, path_secret=path))
     return hooks
+
+
+class RedactingAccessLogger(AbstractAccessLogger):
+    """An access log that never writes a secret path segment (``/webhooks/NAME/{token}``).
+
+    aiohttp's default access log writes the full path, which for Open Collective and
+    HelloAsso holds the secret: pass this as ``access_log_class`` to the AppRunner.
+    """
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        path = request.path
+        parts = path.split("/")
+        if len(parts) > 3 and parts[1] == "webhooks":
+            path = "/".join([*parts[:3], "{token}"])
+        self.logger.info("%s %s %s %.3fs", request.method, path, response.status, time)
+
+    @property
+    def enabled(self) -> bool:
+        return self.logger.isEnabledFor(logging.INFO)
 
 
 def _json(code: int, /, **fields: object) -> web.Response:
