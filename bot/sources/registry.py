@@ -5,22 +5,16 @@ from __future__ import annotations
 from bot.sources.base import Importer
 from bot.sources.github_sponsors import GitHubSponsorsImporter
 from bot.sources.liberapay import LiberapayImporter
+from bot.sources.native_csv import NativeCsvImporter
 from bot.sources.opencollective import OpenCollectiveImporter
 from bot.sources.paypal import PayPalImporter
 
 __all__ = ["IMPORTERS"]
 
 IMPORTERS: dict[str, Importer] = {
+    "csv": NativeCsvImporter(),
     "opencollective": OpenCollectiveImporter(),
     "liberapay": LiberapayImporter(),
     "github-sponsors": GitHubSponsorsImporter(),
     "paypal": PayPalImporter(),
 }
-
-try:
-    from bot.sources.native_csv import NativeCsvImporter
-except ModuleNotFoundError as exc:  # pragma: no cover - only while the native format is absent
-    if exc.name != "bot.sources.native_csv":
-        raise
-else:
-    IMPORTERS["csv"] = NativeCsvImporter()

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from bot.sources.webhooks.app import RedactingAccessLogger, build_webhook_app, enabled_hooks
+from bot.sources.webhooks.app import HOOKS, RedactingAccessLogger, build_webhook_app, enabled_hooks
 
-__all__ = ["RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]
+__all__ = ["HOOKS", "RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]

@@ -41,7 +41,7 @@ from bot.sources.webhooks.signatures import (
     verify_stripe,
 )
 
-__all__ = ["Hook", "OnItems", "RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]
+__all__ = ["HOOKS", "Hook", "OnItems", "RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]
 
 log = logging.getLogger("donorbot.webhooks")
 
@@ -65,6 +65,9 @@ class Hook:
     def path(self) -> str:
         base = f"/webhooks/{self.name}"
         return base + "/{token}" if self.path_secret is not None else base
+
+
+HOOKS = web.AppKey("donorbot_webhooks", list[Hook])  # the live routes, for whoever runs the app
 
 
 def _kofi_check(token: str, body: bytes, headers: Mapping[str, str], now: float) -> str | None:
@@ -197,6 +200,7 @@ def build_webhook_app(
     limit = config.webhooks.max_body_bytes
     hooks = enabled_hooks(config)
     app = web.Application(client_max_size=limit + 1)
+    app[HOOKS] = hooks
 
     async def healthz(request: web.Request) -> web.Response:
         return _json(200, status="ok", webhooks=[h.name for h in hooks])
