@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 import aiohttp
-from sources_support import KEY, KEY_ENV, ledger_path, write_config
+import pytest
+from sources_support import KEY, KEY_ENV, cli, ledger_path, write_config
 from webhook_support import SECRETS, github_headers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +89,14 @@ async def test_serve_stores_signed_donations_and_stops_on_sigterm(tmp_path: Path
     with sqlite3.connect(ledger_path(config)) as db:
         rows = sorted(db.execute("SELECT source, external_id, amount, currency, display_name FROM donations"))
     assert rows == [("github-sponsors", "S_1", 1000, "USD", None), ("kofi", "tx-1", 300, "USD", "Jo")]
+
+
+def test_serve_refuses_to_start_without_the_pseudonym_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    config = write_config(tmp_path, HOOKS)
+    code, out, err = cli(capsys, config, "serve")
+    assert code == 2
+    assert f"environment variable {KEY_ENV} is not set" in err
+    assert "listening" not in out
