@@ -71,13 +71,18 @@ def normalise_header(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One data row: its first physical line in the file, its values, the row as written."""
+    """One data row: its first physical line in the file and its values."""
 
     line: int
     fields: list[str]
-    raw: str
+    delimiter: str
     _index: dict[str, int]
     _labels: dict[str, str]
+
+    @property
+    def raw(self) -> str:
+        """The row as a CSV line (only built for rejected rows: it costs)."""
+        return _join(self.fields, self.delimiter)
 
     def get(self, key: str) -> str:
         """The stripped value of column ``key``; empty when the file lacks the column."""
@@ -129,7 +134,7 @@ class CsvFile:
             # Trailing empty fields beyond the header are what spreadsheets leave behind.
             while len(fields) > width and not fields[-1].strip():
                 fields.pop()
-            yield Record(start, fields, _join(fields, self.delimiter), self.index, self.labels)
+            yield Record(start, fields, self.delimiter, self.index, self.labels)
 
     def each(self, handle: Callable[[Record], Sequence[Item] | str]) -> Iterator[Parsed | Skipped | RowError]:
         """Run ``handle`` on every record and turn what it says into the importer contract.
