@@ -5,18 +5,23 @@ Test modules load them with ``pytest_plugins = ["tests.discord_emulator.fixtures
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from bot.config import Config, load_config
+from bot.core import Core
+from bot.demo import DEMO_KEY, demo_donations
+from bot.months import Month
+from tests.discord_emulator.configs import TOKEN_ENV, write_config
 from tests.discord_emulator.server import DiscordEmulator
 
-__all__ = ["TOKEN_ENV", "discord_config", "emulator", "write_config"]
-
-TOKEN_ENV = "DONORBOT_DISCORD_TOKEN"
+__all__ = ["DEMO_END", "core", "demo_ledger", "discord_config", "emulator"]
 
 
 @pytest.fixture
@@ -37,63 +42,55 @@ async def emulator(caplog: pytest.LogCaptureFixture) -> AsyncIterator[DiscordEmu
     assert not errors, "discord.py logged errors:\n" + "\n".join(errors)
 
 
-def write_config(
-    path: Path,
-    emu: DiscordEmulator,
-    *,
-    guilds: bool = True,
-    gateway_url: bool = False,
-    admin_role: int | None = None,
-    extra: str = "",
-) -> Path:
-    """A config.toml with two Discord targets: ``general`` (en) and ``annonces`` (fr, role, publish)."""
-    world = emu.world
-    lines = [
-        "[project]",
-        'name = "Donor Friends"',
-        'timezone = "Europe/Paris"',
-        'locale = "en"',
-        'base_currency = "EUR"',
-        'donate_urls = ["https://example.org/donate"]',
-        f'data_dir = "{path.parent / "data"}"',
-        "",
-        "[ledger]",
-        'pseudonym_key_env = "DONORBOT_TEST_PSEUDONYM_KEY"',
-        "",
-        "[discord]",
-        f'token_env = "{TOKEN_ENV}"',
-        f'api_base = "{emu.api_base}"',
-    ]
-    if gateway_url:
-        lines.append(f'gateway_url = "{emu.gateway_url}"')
-    if guilds:
-        lines.append(f"guilds = [{world.guild.id}]")
-    if admin_role is not None:
-        lines.append(f"admin_role = {admin_role}")
-    lines += [
-        "",
-        "[[targets]]",
-        'name = "general"',
-        'platform = "discord"',
-        f"channel_id = {world.general.id}",
-        'locale = "en"',
-        "",
-        "[[targets]]",
-        'name = "annonces"',
-        'platform = "discord"',
-        f"channel_id = {world.announcements.id}",
-        'locale = "fr"',
-        f"mention_role = {world.supporters.id}",
-        "publish = true",
-        "",
-        extra,
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
-
-
 @pytest.fixture
 def discord_config(tmp_path: Path, emulator: DiscordEmulator, monkeypatch: pytest.MonkeyPatch) -> Config:
     monkeypatch.setenv(TOKEN_ENV, emulator.world.token)
-    monkeypatch.setenv("DONORBOT_TEST_PSEUDONYM_KEY", "k" * 32)
+    monkeypatch.setenv("DONORBOT_TEST_PSEUDONYM_KEY", DEMO_KEY)
     return load_config(write_config(tmp_path / "config.toml", emulator))
+
+
+# --- a real ledger --------------------------------------------------------------------------
+
+DEMO_END = Month(2025, 12)
+
+
+@pytest.fixture(scope="session")
+def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite ledger holding the demo's thirty months up to December 2025, built once per run."""
+    folder = tmp_path_factory.mktemp("demo-ledger")
+    (folder / "config.toml").write_text(
+        f'[project]\nname = "Donor Friends"\ntimezone = "Europe/Paris"\ndata_dir = "{folder}"\n'
+        '[ledger]\npseudonym_key_env = "DONORBOT_TEST_PSEUDONYM_KEY"\n',
+        encoding="utf-8",
+    )
+
+    async def build() -> Path:
+        config = load_config(folder / "config.toml")
+        core = await Core.open(config)
+        try:
+            await core.ledger.write(demo_donations(DEMO_END))
+        finally:
+            await core.close()
+        return config.ledger_path
+
+    previous = os.environ.get("DONORBOT_TEST_PSEUDONYM_KEY")
+    os.environ["DONORBOT_TEST_PSEUDONYM_KEY"] = DEMO_KEY
+    try:
+        return asyncio.run(build())
+    finally:
+        if previous is None:
+            del os.environ["DONORBOT_TEST_PSEUDONYM_KEY"]
+        else:
+            os.environ["DONORBOT_TEST_PSEUDONYM_KEY"] = previous
+
+
+@pytest.fixture
+async def core(discord_config: Config, demo_ledger: Path) -> AsyncIterator[Core]:
+    """A real Core over a copy of the demo ledger, configured for the emulator."""
+    discord_config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_ledger, discord_config.ledger_path)
+    opened = await Core.open(discord_config)
+    try:
+        yield opened
+    finally:
+        await opened.close()

@@ -599,7 +599,13 @@ class DiscordEmulator:
             return _error(
                 400, 50035, "Invalid Form Body", {"type": {"_errors": [{"message": f"type {kind}"}]}}
             )
-        message["interaction_metadata"] = {"id": str(interaction.id), "type": 2}
+        person = interaction.payload.get("member", {}).get("user") or interaction.payload.get("user")
+        message["interaction_metadata"] = {
+            "id": str(interaction.id),
+            "type": 2,
+            "user": person,
+            "authorizing_integration_owners": interaction.payload["authorizing_integration_owners"],
+        }
         interaction.bodies.append(data)
         interaction.callback = body
         interaction.callback_delay = delay
