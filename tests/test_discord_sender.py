@@ -221,6 +221,21 @@ async def test_a_dropped_connection_is_transient(
     assert len(emulator.sent(emulator.world.general.id)) == 1
 
 
+async def test_a_lost_answer_then_a_resend_shows_one_message(
+    sender: DiscordSender, discord_config: Config, emulator: DiscordEmulator
+) -> None:
+    general = target(discord_config, "general")
+    emulator.lose_next_answer(1, method="POST", path=MESSAGES)
+    with pytest.raises(TransientDeliveryError):
+        await sender.send(general, bulletin(["Hello"]), "donorbot.bulletin.general.2025-12.0")
+    assert len(emulator.sent(emulator.world.general.id)) == 1, "posted, though the bot never heard"
+
+    ids = await sender.send(general, bulletin(["Hello"]), "donorbot.bulletin.general.2025-12.0")
+
+    [posted] = emulator.sent(emulator.world.general.id)
+    assert ids == [str(posted.id)]
+
+
 async def test_forbidden_and_unknown_channels_are_permanent(
     sender: DiscordSender, discord_config: Config, emulator: DiscordEmulator
 ) -> None:

@@ -18,6 +18,7 @@ def write_config(
     guilds: bool = True,
     gateway_url: bool = False,
     admin_role: int | None = None,
+    general_channel: int | None = None,
     extra: str = "",
 ) -> Path:
     """A config.toml with two Discord targets: ``general`` (en) and ``annonces`` (fr, role, publish)."""
@@ -49,7 +50,7 @@ def write_config(
         "[[targets]]",
         'name = "general"',
         'platform = "discord"',
-        f"channel_id = {world.general.id}",
+        f"channel_id = {general_channel or world.general.id}",
         'locale = "en"',
         "",
         "[[targets]]",

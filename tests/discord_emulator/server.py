@@ -33,6 +33,7 @@ API = "/api/v10"
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
 CROSSPOSTED = 1 << 0
+_LOST = -1  # a fault "status": handle the request, then drop the connection
 _COMMAND_NAME = re.compile(r"^[-_'\w]{1,32}$")
 
 
@@ -211,6 +212,14 @@ class DiscordEmulator:
         """Close the connection instead of answering the next ``count`` matching REST requests."""
         self._faults.append(_Fault(count, None, None, method, re.compile(path) if path else None))
 
+    def lose_next_answer(self, count: int = 1, *, method: str | None = None, path: str | None = None) -> None:
+        """Handle the next ``count`` matching requests, then drop the connection before answering.
+
+        The message is posted but the bot never hears so: what a crash or a
+        timeout between "sent" and "recorded as sent" looks like.
+        """
+        self._faults.append(_Fault(count, _LOST, None, method, re.compile(path) if path else None))
+
     async def drop_gateway(self, code: int = 4000) -> None:
         """Close every gateway connection with ``code`` (4000: resumable, as after a network hiccup)."""
         for conn in self.gateway_connections:
@@ -229,7 +238,7 @@ class DiscordEmulator:
                 await self._tick.wait()
 
     def sent(self, channel_id: int) -> list[StoredMessage]:
-        return self.messages.get(channel_id, [])
+        return list(self.messages.get(channel_id, []))
 
     def calls(self, method: str, path: str) -> list[RecordedRequest]:
         pattern = re.compile(path)
@@ -332,7 +341,9 @@ class DiscordEmulator:
             )
             if fault is not None:
                 fault.remaining -= 1
-                if fault.status is None:
+                if fault.status == _LOST:
+                    record.status = (await handler(request)).status
+                if fault.status in (None, _LOST):
                     assert request.transport is not None
                     request.transport.abort()
                     raise asyncio.CancelledError  # the answer is never written: the peer sees a dropped connection

@@ -1,0 +1,114 @@
+"""``donorbot post`` end to end: the real command, a real config file and ledger, the emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from bot.config import Config, load_config
+from bot.demo import DEMO_KEY
+from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator.configs import write_config
+
+pytest_plugins = ["tests.discord_emulator.fixtures"]
+
+MESSAGES = r"/channels/\d+/messages$"
+
+
+async def donorbot(config: Config, *args: str) -> tuple[int, str, str]:
+    """Run the ``donorbot`` command in its own process, as a maintainer would."""
+    env = {
+        **os.environ,
+        "DONORBOT_DISCORD_TOKEN": os.environ["DONORBOT_DISCORD_TOKEN"],
+        "DONORBOT_TEST_PSEUDONYM_KEY": DEMO_KEY,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "--config",
+        str(config.source),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+def with_ledger(config: Config, demo_ledger: Path) -> Config:
+    config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_ledger, config.ledger_path)
+    return config
+
+
+async def test_post_twice_shows_one_bulletin_and_force_posts_again(
+    discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator
+) -> None:
+    config = with_ledger(discord_config, demo_ledger)
+    world = emulator.world
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12")
+    assert code == 0, err
+    assert "2025-12 -> general: sent" in out and "2025-12 -> annonces: sent" in out
+    general = emulator.sent(world.general.id)
+    annonces = emulator.sent(world.announcements.id)
+    assert general and annonces
+    assert general[0].content.startswith("# Donor Friends – Monthly News – January 2026")
+    assert annonces[0].content.startswith(
+        f"<@&{world.supporters.id}>\n# Donor Friends – Nouvelles mensuelles"
+    )
+    assert all(len(m.content) <= 2000 for m in general + annonces)
+    assert general[0].files and general[0].files[0].data.startswith(b"\x89PNG"), "the chart is attached"
+    assert all(m.request.json["allowed_mentions"] == {"parse": []} for m in general)
+    posts = len(emulator.calls("POST", MESSAGES))
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12")
+    assert code == 0, err
+    assert "general: already sent" in out and "annonces: already sent" in out
+    assert len(emulator.calls("POST", MESSAGES)) == posts, "nothing was sent the second time"
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "general", "--force")
+    assert code == 0, err
+    assert "general: sent" in out, out
+    again = emulator.sent(world.general.id)
+    assert len(again) == 2 * len(general)
+    assert again[len(general)].content == general[0].content
+    old_nonces = {m.request.json["nonce"] for m in general}
+    assert old_nonces.isdisjoint(m.request.json["nonce"] for m in again[len(general) :])
+    assert len(emulator.sent(world.announcements.id)) == len(annonces)
+
+
+async def test_an_answer_lost_mid_post_is_retried_without_a_duplicate(
+    discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator
+) -> None:
+    config = with_ledger(discord_config, demo_ledger)
+    emulator.lose_next_answer(1, method="POST", path=MESSAGES)
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "general")
+
+    assert code == 0, err
+    assert "general: sent" in out
+    attempts = emulator.calls("POST", MESSAGES)
+    posted = emulator.sent(emulator.world.general.id)
+    assert len(attempts) == len(posted) + 1, "the first part was sent twice..."
+    assert len({m.id for m in posted}) == len(posted), "...and shown once"
+
+
+async def test_a_forbidden_channel_fails_that_target_only(
+    tmp_path: Path, demo_ledger: Path, emulator: DiscordEmulator, discord_config: Config
+) -> None:
+    path = write_config(tmp_path / "forbidden.toml", emulator, general_channel=emulator.world.readonly.id)
+    config = with_ledger(load_config(path), demo_ledger)
+
+    code, out, _ = await donorbot(config, "post", "--month", "2025-12")
+
+    assert code == 1
+    assert "general: failed" in out and "Missing Permissions" in out
+    assert "annonces: sent" in out
+    assert emulator.sent(emulator.world.readonly.id) == []
