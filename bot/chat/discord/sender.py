@@ -136,7 +136,10 @@ class DiscordSender:
 
     async def _is_announcement_channel(self, client: discord.Client, channel_id: int) -> bool:
         channel = await client.fetch_channel(channel_id)
-        return isinstance(channel, discord.TextChannel) and channel.is_news()
+        if isinstance(channel, discord.TextChannel) and channel.is_news():
+            return True
+        log.warning("channel %s is not an announcement channel: posting without publishing", channel_id)
+        return False
 
     async def _publish(self, messages: list[discord.Message], where: str) -> None:
         """Crosspost to following servers; the post itself already succeeded, so failures only warn."""
