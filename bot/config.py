@@ -289,8 +289,16 @@ class ConsoleTarget(TargetBase):
 
 class MatrixTarget(TargetBase):
     platform: Literal["matrix"]
-    room: Annotated[str, Field(pattern=r"^[!#][^:\s]+:\S+$")]
+    # Room ids of version 12 rooms have no ":server" part (!<hash>); aliases always do.
+    room: Annotated[str, Field(pattern=r"^[!#][^:\s]+(:\S+)?$")]
     msgtype: Literal["m.notice", "m.text"] = "m.notice"
+
+    @field_validator("room")
+    @classmethod
+    def _alias_has_server(cls, value: str) -> str:
+        if value.startswith("#") and ":" not in value:
+            raise ValueError(f"{value!r} is not a room alias (#name:server)")
+        return value
 
 
 class DiscordTarget(TargetBase):

@@ -47,7 +47,7 @@ def parse_amount(text: str, currency: str, *, allow_negative: bool = False) -> i
     if len(frac) > digits and frac[digits:].strip("0"):
         raise MoneyError(f"{text!r} has more than {digits} decimals for {currency}")
     frac = (frac[:digits]).ljust(digits, "0")
-    value = int(whole) * 10**digits + (int(frac) if frac else 0)
+    value: int = int(whole) * 10**digits + (int(frac) if frac else 0)
     if raw.startswith("-"):
         value = -value
     if value < 0 and not allow_negative:

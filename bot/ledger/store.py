@@ -304,7 +304,7 @@ class Ledger:
         cursor = await self._reader.execute(sql, params)
         rows = await cursor.fetchall()
         await cursor.close()
-        return list(rows)  # type: ignore[arg-type]
+        return list(rows)
 
     async def months(self, upto: int | None = None) -> list[MonthRow]:
         """Every month's rollup, oldest first (a few hundred rows at most)."""
@@ -503,7 +503,7 @@ class WriteBatch:
             " RETURNING id, month",
             (status.value, event.source, event.external_id),
         )
-        changed = await cursor.fetchall()
+        changed = list(await cursor.fetchall())
         if changed:
             donation_id, month = changed[0]
             self.result.refunds_applied += 1
@@ -532,7 +532,7 @@ class WriteBatch:
             " AND donations.id >= ? AND donations.status = 'succeeded' RETURNING donations.id",
             (lo,),
         )
-        early = await cursor.fetchall()
+        early = list(await cursor.fetchall())
         if early:
             self.result.refunds_applied += len(early)
             self.result.refunds_pending -= min(self.result.refunds_pending, len(early))

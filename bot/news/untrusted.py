@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["NAME_LENGTH", "MESSAGE_LENGTH", "clean", "defuse", "escape_markdown", "untrusted"]
+__all__ = ["MESSAGE_LENGTH", "NAME_LENGTH", "clean", "defuse", "escape_markdown", "untrusted"]
 
 NAME_LENGTH = 64
 MESSAGE_LENGTH = 300

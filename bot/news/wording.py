@@ -11,7 +11,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from bot.money import to_decimal
 from bot.months import Month
 
-__all__ = ["language", "money", "month_name", "number", "ordinal", "percent", "people"]
+__all__ = ["language", "money", "month_name", "number", "ordinal", "people", "percent"]
 
 
 def language(locale: str) -> str:
