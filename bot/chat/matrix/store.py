@@ -1,0 +1,174 @@
+"""Logging in to the homeserver, with what must survive a restart kept in the data directory.
+
+``data_dir/matrix/`` holds ``session.json`` (user id, device id and access token
+of a password login, mode 0600) and ``crypto/`` (matrix-nio's SQLite store: the
+device's Olm account and Megolm sessions). Reusing them means a restart neither
+creates a new device in the account nor loses the keys of encrypted rooms.
+
+With ``matrix.access_token_env`` the token comes from the environment and the
+device is the one the homeserver reports for it (``whoami``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from nio import AsyncClient, AsyncClientConfig, LoginResponse, WhoamiResponse
+from nio.crypto import ENCRYPTION_ENABLED
+from nio.store import SqliteStore
+
+from bot.config import Config, ConfigError, MatrixSettings
+
+__all__ = ["LoginFailed", "Session", "connect", "matrix_dir"]
+
+log = logging.getLogger(__name__)
+
+SESSION_FILE = "session.json"
+
+
+class LoginFailed(Exception):
+    """The homeserver refused the credentials (or could not be reached)."""
+
+
+@dataclass(frozen=True)
+class Session:
+    homeserver: str
+    user_id: str
+    device_id: str
+    access_token: str
+
+    def __repr__(self) -> str:  # the token never reaches a log line
+        return f"Session({self.homeserver!r}, {self.user_id!r}, device {self.device_id!r})"
+
+
+def matrix_dir(config: Config) -> Path:
+    return config.data_dir / "matrix"
+
+
+def _settings(config: Config) -> MatrixSettings:
+    if config.matrix is None:
+        raise ConfigError(["matrix: the [matrix] section is missing"])
+    return config.matrix
+
+
+def encryption_available(settings: MatrixSettings) -> bool:
+    """Whether this process can read and write encrypted rooms."""
+    return settings.encryption and ENCRYPTION_ENABLED
+
+
+def _client(config: Config, settings: MatrixSettings) -> AsyncClient:
+    folder = matrix_dir(config)
+    store = folder / "crypto"
+    store.mkdir(parents=True, exist_ok=True)
+    for path in (folder, store):
+        path.chmod(0o700)
+    options = AsyncClientConfig(
+        # Delivery decides about retries (and honours Retry-After); nio must not sleep on its own.
+        max_limit_exceeded=0,
+        max_timeouts=0,
+        request_timeout=60,
+        encryption_enabled=encryption_available(settings),
+        store=SqliteStore,
+        store_sync_tokens=False,
+    )
+    return AsyncClient(settings.homeserver, settings.user_id, store_path=str(store), config=options)
+
+
+def _read_session(path: Path, settings: MatrixSettings) -> Session | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        session = Session(data["homeserver"], data["user_id"], data["device_id"], data["access_token"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return None
+    if session.homeserver != settings.homeserver or session.user_id != settings.user_id:
+        log.info("%s is for another account; logging in afresh", path)
+        return None
+    return session
+
+
+def _write_session(path: Path, session: Session) -> None:
+    text = json.dumps(
+        {
+            "homeserver": session.homeserver,
+            "user_id": session.user_id,
+            "device_id": session.device_id,
+            "access_token": session.access_token,
+        }
+    )
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    os.replace(tmp, path)
+
+
+async def _whoami(client: AsyncClient, token: str) -> WhoamiResponse | None:
+    client.access_token = token
+    answer = await client.whoami()
+    return answer if isinstance(answer, WhoamiResponse) else None
+
+
+async def connect(config: Config) -> AsyncClient:
+    """A logged-in client with its crypto store loaded (when encryption is available).
+
+    Raises:
+        ConfigError: the secret's environment variable is not set.
+        LoginFailed: the homeserver refused the token or the password.
+    """
+    settings = _settings(config)
+    client = _client(config, settings)
+    try:
+        await _login(client, config, settings)
+        if client.olm is not None and client.should_upload_keys:
+            await client.keys_upload()
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+async def _login(client: AsyncClient, config: Config, settings: MatrixSettings) -> None:
+    if settings.access_token_env:
+        token = config.secret(settings.access_token_env)
+        if token is None:
+            raise ConfigError(
+                [f"matrix.access_token_env: environment variable {settings.access_token_env} is not set"]
+            )
+        who = await _whoami(client, token.get_secret_value())
+        if who is None or not who.device_id:
+            raise LoginFailed(f"{settings.homeserver} refused the access token of {settings.user_id}")
+        if who.user_id != settings.user_id:
+            raise LoginFailed(f"the access token is {who.user_id}'s, not matrix.user_id {settings.user_id}")
+        client.restore_login(settings.user_id, who.device_id, token.get_secret_value())
+        log.info("Matrix: %s, device %s (access token)", settings.user_id, who.device_id)
+        return
+
+    password = config.secret(settings.password_env)
+    if password is None:
+        raise ConfigError([f"matrix.password_env: environment variable {settings.password_env} is not set"])
+    path = matrix_dir(config) / SESSION_FILE
+    saved = _read_session(path, settings)
+    if saved is not None:
+        who = await _whoami(client, saved.access_token)
+        if who is not None and who.device_id == saved.device_id:
+            client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+            log.info("Matrix: %s, device %s (saved session)", saved.user_id, saved.device_id)
+            return
+        log.info("Matrix: the saved session has expired; logging in again as device %s", saved.device_id)
+        client.access_token = ""
+    # Logging in with the saved device id keeps the device (and its keys) instead of making a new one.
+    client.device_id = saved.device_id if saved else ""
+    answer = await client.login(password.get_secret_value(), device_name=settings.device_name)
+    if not isinstance(answer, LoginResponse):
+        raise LoginFailed(
+            f"{settings.homeserver} refused the password of {settings.user_id}: {answer.message}"
+        )
+    _write_session(path, Session(settings.homeserver, answer.user_id, answer.device_id, answer.access_token))
+    log.info("Matrix: %s, device %s (password login, saved)", answer.user_id, answer.device_id)
