@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from bot.config import Config, ConfigError, load_config
 from bot.ledger.store import LedgerError
+from bot.logs import setup_logging
 from bot.months import Month
 
 __all__ = ["EXIT_CONFIG", "EXIT_ERROR", "fail", "load", "month_arg", "print_json", "run_async", "with_core"]
@@ -34,11 +34,7 @@ def load(args: argparse.Namespace) -> Config:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-    logging.basicConfig(
-        level=config.logging.level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(config.logging)
     return config
 
 

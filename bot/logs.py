@@ -1,0 +1,51 @@
+"""Logging: one line per event, as text or JSON, at the configured level."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import TextIO
+
+from bot.config import LoggingSettings
+
+__all__ = ["JsonFormatter", "setup_logging"]
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that log request details (SQL parameters, payloads) below INFO.
+_CHATTY = ("aiosqlite", "discord.http", "discord.gateway", "nio.rooms", "nio.responses", "apscheduler")
+
+
+class JsonFormatter(logging.Formatter):
+    """``{"time": ..., "level": ..., "logger": ..., "message": ...}``, one object per line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _OneLine(logging.Formatter):
+    """Text lines; a traceback is folded into the same line so one event stays one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", " | ")
+
+
+def setup_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else _OneLine(TEXT_FORMAT))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(settings.level)
+    for name in _CHATTY:
+        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
