@@ -25,8 +25,10 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.announcements import BULLETIN, Unbuildable, message_for
 from bot.chat.commands import PublishOutcome
 from bot.chat.errors import PermanentDeliveryError, TransientDeliveryError
 from bot.chat.message import Message
@@ -40,14 +42,13 @@ __all__ = [
     "RetryPolicy",
     "deliver",
     "deliver_message",
+    "deliver_pending",
     "delivery_key",
     "list_deliveries",
+    "owe",
 ]
 
 log = logging.getLogger(__name__)
-
-BULLETIN = "bulletin"
-ALERT = "alert"
 
 
 @dataclass(frozen=True)
@@ -161,8 +162,19 @@ async def deliver_message(
     if before == "sent" and not force:
         return PublishOutcome(target.name, "already sent")
     if before == "pending":
-        log.info("delivery %s %s -> %s: resending after an interrupted run", name, month, target.name)
-    message = await make()
+        log.info(
+            "delivery %s %s -> %s: pending, sending (again) under the same key", name, month, target.name
+        )
+    try:
+        message = await make()
+    except Unbuildable as exc:
+        await _record(core, name, month, target.name, state="failed", error=str(exc))
+        log.warning("delivery %s %s -> %s dropped: %s", name, month, target.name, exc)
+        return PublishOutcome(target.name, "failed", str(exc))
+    except Exception as exc:  # a broken template must not lose the delivery: it stays pending
+        await _record(core, name, month, target.name, state="pending", error=str(exc))
+        log.error("delivery %s %s -> %s: cannot build the message: %s", name, month, target.name, exc)
+        return PublishOutcome(target.name, "pending", f"cannot build the message: {exc}")
     key = delivery_key(kind, month, target.name, generation, extra)
     reason = ""
     for attempt in range(1, policy.attempts + 1):
@@ -209,10 +221,67 @@ async def deliver(
         locale = core.config.locale_of(target)
 
         async def make(locale: str = locale) -> Message:
-            message: Message = await core.bulletin(month, locale)
-            return message
+            return await message_for(core, BULLETIN, month, locale)
 
         outcomes.append(await deliver_message(core, sender, target, month, make, force=force, policy=policy))
+    return outcomes
+
+
+async def owe(core: Any, kind: str, month: Month, target: str, now: datetime | None = None) -> bool:
+    """Record that ``target`` is owed this message (a pending delivery); False if it already was."""
+    stamp = int(now.timestamp()) if now is not None else int(time.time())
+    async with core.ledger.writing() as db:
+        cursor = await db.execute(
+            "INSERT OR IGNORE INTO deliveries (kind, month, target, state, created_at, updated_at)"
+            " VALUES (?, ?, ?, 'pending', ?, ?)",
+            (kind, month.key, target, stamp, stamp),
+        )
+        return bool(cursor.rowcount)
+
+
+async def deliver_pending(
+    core: Any,
+    senders: Mapping[str, Sender],
+    targets: Sequence[Target],
+    *,
+    policy: RetryPolicy | None = None,
+    max_age: timedelta | None = None,
+    now: datetime | None = None,
+) -> list[PublishOutcome]:
+    """Send what is owed: every pending delivery to one of ``targets`` whose platform is connected.
+
+    A delivery owed for longer than ``max_age`` is given up (marked failed): a
+    bulletin or an alert weeks late would be news no more.
+    """
+    by_name = {t.name: t for t in targets if t.enabled and t.platform in senders}
+    if not by_name:
+        return []
+    rows = await core.ledger.query(
+        "SELECT kind, month, target, created_at FROM deliveries WHERE state = 'pending' ORDER BY created_at, id"
+    )
+    outcomes = []
+    moment = (now or datetime.now(UTC)).timestamp()
+    for kind, month_key, target_name, created_at in rows:
+        target = by_name.get(target_name)
+        if target is None:
+            continue
+        if max_age is not None and created_at < moment - max_age.total_seconds():
+            reason = f"not delivered within {max_age.days} day(s); given up"
+            await _record(core, kind, Month.from_key(month_key), target.name, state="failed", error=reason)
+            log.warning("delivery %s %s -> %s: %s", kind, Month.from_key(month_key), target.name, reason)
+            outcomes.append(PublishOutcome(target.name, "failed", reason))
+            continue
+        month = Month.from_key(month_key)
+        locale = core.config.locale_of(target)
+
+        async def make(kind: str = kind, month: Month = month, locale: str = locale) -> Message:
+            return await message_for(core, kind, month, locale)
+
+        outcomes.append(
+            await deliver_message(
+                core, senders[target.platform], target, month, make, kind=kind, policy=policy
+            )
+        )
     return outcomes
 
 
