@@ -39,8 +39,20 @@ class _OneLine(logging.Formatter):
         return super().format(record).replace("\n", " | ")
 
 
+class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at the time (it may be replaced after set-up)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def setup_logging(settings: LoggingSettings, stream: TextIO | None = None) -> None:
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler: logging.Handler = logging.StreamHandler(stream) if stream is not None else _Stderr()
     handler.setFormatter(JsonFormatter() if settings.format == "json" else _OneLine(TEXT_FORMAT))
     root = logging.getLogger()
     for old in list(root.handlers):
