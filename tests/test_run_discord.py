@@ -194,3 +194,40 @@ async def test_sigterm_during_a_send_stops_cleanly_and_the_next_start_posts_once
     for channel in (emulator.world.general.id, emulator.world.announcements.id):
         titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
         assert len(titles) == 1, f"one bulletin in channel {channel}"
+
+
+async def test_a_refused_discord_token_does_not_stop_the_console_target(
+    tmp_path: Path, demo_ledger: Path, emulator: DiscordEmulator, monkeypatch: pytest.MonkeyPatch,
+    discord_config: Config,
+) -> None:  # fmt: skip
+    import io
+
+    monkeypatch.setenv("DONORBOT_DISCORD_TOKEN", "not-the-token")
+    path = write_config(
+        tmp_path / "mixed.toml",
+        emulator,
+        extra='[[targets]]\nname = "console"\nplatform = "console"\n',
+    )
+    config = with_ledger(load_config(path), demo_ledger)
+    out = io.StringIO()
+    # 2 January 2026: the run of 1 January (for December) is owed to every target.
+    service = Service(config, clock=lambda: datetime(2026, 1, 2, tzinfo=UTC), retry_every=0, console=out)
+    await service.start()
+    try:
+        async with asyncio.timeout(30):
+            # The supervisor's first attempt, over real sockets; it reports through a plain dict.
+            while service._tasks or "discord" not in service.problems:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        assert "cannot connect" in service.problems["discord"]
+        assert "# Donor Friends – Monthly News – January 2026" in out.getvalue()
+        assert not service.connected["discord"].is_set()
+        owed = await service.core.ledger.query(  # type: ignore[union-attr]
+            "SELECT target, state FROM deliveries WHERE kind = 'bulletin' ORDER BY target"
+        )
+        assert [tuple(r) for r in owed] == [
+            ("annonces", "pending"),
+            ("console", "sent"),
+            ("general", "pending"),
+        ]
+    finally:
+        await service.stop()
