@@ -231,3 +231,32 @@ async def test_a_refused_discord_token_does_not_stop_the_console_target(
         ]
     finally:
         await service.stop()
+
+
+async def test_discord_failing_for_a_while_around_the_scheduled_time_gets_the_bulletin_once(
+    discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator, service_for: list[Service]
+) -> None:
+    config = with_ledger(discord_config, demo_ledger)
+    sleep = FakeSleep()
+    service = await start(service_for, config, RetryPolicy(attempts=3, sleep=sleep))
+    # Discord answers 5xx and 429 to every post for a while: longer than one round of retries.
+    emulator.fail_next(6, 503, method="POST", path=MESSAGES)
+    emulator.fail_next(2, 429, retry_after=120, method="POST", path=MESSAGES)
+
+    await service.scheduled_run("general")  # the cron fires in the middle of the outage
+    await service.scheduled_run("annonces")
+    owed = await rows(config)
+    assert {target: state[:2] for target, state in owed.items()} == {
+        "general": ("pending", 3),
+        "annonces": ("pending", 3),
+    }
+    assert all("503" in (error or "") for _, _, error in owed.values())
+    assert not any(emulator.sent(c.id) for c in emulator.world.guild.channels)
+
+    await service.sweep()  # a minute later: still rate limited, then back
+    await service.sweep()
+
+    assert {state for state, _, _ in (await rows(config)).values()} == {"sent"}
+    for channel in (emulator.world.general.id, emulator.world.announcements.id):
+        titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
+        assert len(titles) == 1
