@@ -44,9 +44,10 @@ class FakeSleep:
 
 
 def with_ledger(config: Config, demo_ledger: Path) -> Config:
+    """The demo ledger copied in; the webhook server (for /metrics) on any free port."""
     config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(demo_ledger, config.ledger_path)
-    return config
+    return config.model_copy(update={"webhooks": config.webhooks.model_copy(update={"port": 0})})
 
 
 async def rows(config: Config) -> dict[str, tuple[str, int, str | None]]:
@@ -153,7 +154,9 @@ async def test_sigterm_during_a_send_stops_cleanly_and_the_next_start_posts_once
 ) -> None:
     # Every day at midnight, so that a run is due whenever the test runs; one target.
     path = write_config(
-        tmp_path / "daily.toml", emulator, extra='[schedule]\ncron = "0 0 * * *"\ncatch_up_days = 2\n'
+        tmp_path / "daily.toml",
+        emulator,
+        extra='[schedule]\ncron = "0 0 * * *"\ncatch_up_days = 2\n[webhooks]\nport = 0\n',
     )
     config = with_ledger(load_config(path), demo_ledger)
     env = {**os.environ, "DONORBOT_TEST_PSEUDONYM_KEY": DEMO_KEY, "PYTHONUNBUFFERED": "1"}
@@ -206,7 +209,7 @@ async def test_a_refused_discord_token_does_not_stop_the_console_target(
     path = write_config(
         tmp_path / "mixed.toml",
         emulator,
-        extra='[[targets]]\nname = "console"\nplatform = "console"\n',
+        extra='[webhooks]\nport = 0\n[[targets]]\nname = "console"\nplatform = "console"\n',
     )
     config = with_ledger(load_config(path), demo_ledger)
     out = io.StringIO()
