@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ class Person:
 
     # --- reading ---------------------------------------------------------------------------------
 
-    async def wait_for(self, room_id: str, match: Callable[[Event], bool], *, timeout: float = 30) -> Event:
+    async def wait_for(self, room_id: str, match: Callable[[Event], bool], *, within: float = 30) -> Event:
         """The first new event in ``room_id`` matching ``match`` (syncs until it arrives)."""
 
         async def look() -> Event:
@@ -130,7 +131,7 @@ class Person:
                     if match(event):
                         return event
 
-        return await asyncio.wait_for(look(), timeout)
+        return await asyncio.wait_for(look(), within)
 
     async def history(self, room_id: str, limit: int = 100) -> list[Event]:
         """The room's messages, newest first, decrypted where the keys are known."""
@@ -145,10 +146,8 @@ class Person:
         events: list[Event] = []
         for event in answer.chunk:
             if isinstance(event, MegolmEvent):
-                try:
+                with contextlib.suppress(Exception):  # not for us, or keys not there yet: left as is
                     event = self.client.decrypt_event(event)
-                except Exception:
-                    pass
             events.append(event)
         return events
 
