@@ -7,7 +7,6 @@ platform. Nothing here knows Discord or Matrix.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -107,22 +106,20 @@ class PublishOutcome:
 
 Publisher = Callable[[Month], Awaitable[list[PublishOutcome]]]
 
-_BANG = re.compile(r"^!(\w+)(?:\s+(\w+))?(?:\s+(\S+))?\s*$")
-
 
 def parse_bang(text: str) -> tuple[str, str | None] | None:
     """``"!news post 2025-12"`` -> ``("news post", "2025-12")``; None if not a command of ours."""
-    match = _BANG.match(text.strip())
-    if not match:
+    words = text.strip().split()
+    if not words or not words[0].startswith("!") or len(words[0]) < 2:
         return None
-    word, second, third = match.group(1).lower(), match.group(2), match.group(3)
+    word, rest = words[0][1:].lower(), words[1:]
     if word == "news":
-        if second is None or second.lower() not in ("preview", "post"):
+        if not rest or rest[0].lower() not in ("preview", "post") or len(rest) > 2:
             return ("news", None)
-        return (f"news {second.lower()}", third)
-    if word not in _BY_NAME or third is not None:
+        return (f"news {rest[0].lower()}", rest[1] if len(rest) == 2 else None)
+    if word not in _BY_NAME or len(rest) > 1:
         return None
-    return (word, second)
+    return (word, rest[0] if rest else None)
 
 
 @dataclass

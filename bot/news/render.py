@@ -89,8 +89,10 @@ class Wording:
         return Md(wording.percent(value, self.locale))
 
     def bar(self, percent: float, width: int = 20) -> Md:
-        filled = round(max(0.0, min(percent, 100.0)) * width / 100)
-        return Md("▰" * filled + "▱" * (width - filled))
+        """The text progress bar every client shows (the same as the goal picture's)."""
+        from bot.news.chart import text_progress_bar
+
+        return Md(text_progress_bar(percent, width))
 
     def quote(self, message: str | None, style: str = "en") -> Md:
         """A donor's public message after their name: ``: “…”`` (en) or `` : « … »`` (fr)."""

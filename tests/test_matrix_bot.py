@@ -1,0 +1,272 @@
+"""The Matrix side of ``donorbot run`` against a real Synapse: ``!`` commands, admin rights
+(room version 12 creators), no replay, other bots ignored, invites, a crash between sending
+and recording, and ``donorbot post`` as a process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nio import RoomMessageImage, RoomMessageNotice
+
+from bot.app import Service
+from bot.chat.matrix import open_sender
+from bot.config import Config
+from bot.core import Core
+from bot.delivery import RetryPolicy, delivery_key, owe
+from bot.demo import DEMO_KEY
+from bot.months import Month
+from tests.synapse.fixtures import KEY_ENV, MatrixWorld, People, write_config
+from tests.synapse.people import Person
+
+pytest_plugins = ["tests.synapse.fixtures"]
+
+DECEMBER = Month(2025, 12)
+NOW = datetime(2026, 1, 15, 12, tzinfo=UTC)  # December 2025 is the last complete month
+GOAL = '[[goals]]\nname = "server"\ntitle = "A new server"\namount = 500000\nstart = 2025-01-01\nend = 2026-12-31\n'
+
+
+class FakeSleep:
+    async def __call__(self, seconds: float) -> None:
+        return None
+
+
+def with_ledger(config: Config, demo_ledger: Path) -> Config:
+    config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_ledger, config.ledger_path)
+    return config.model_copy(update={"webhooks": config.webhooks.model_copy(update={"enabled": False})})
+
+
+Start = Callable[[Config], Awaitable[Service]]
+
+
+@pytest.fixture
+async def start_bot() -> AsyncIterator[Start]:
+    started: list[Service] = []
+
+    async def start(config: Config) -> Service:
+        service = Service(config, clock=lambda: NOW, retry_every=0, policy=RetryPolicy(sleep=FakeSleep()))
+        started.append(service)
+        await service.start()
+        await asyncio.wait_for(service.connected["matrix"].wait(), 60)
+        return service
+
+    yield start
+    for service in started:
+        await service.stop()
+
+
+def is_reply_to(event_id: str) -> Callable[[Any], bool]:
+    def match(event: Any) -> bool:
+        relation = event.source.get("content", {}).get("m.relates_to", {})
+        return bool(relation.get("m.in_reply_to", {}).get("event_id") == event_id)
+
+    return match
+
+
+async def ask(person: Person, room: str, text: str, bot: str) -> Any:
+    asked = await person.say(room, text)
+    return await person.wait_for(room, lambda e: e.sender == bot and is_reply_to(asked)(e))
+
+
+async def room_with_bot(alice: Person, world: MatrixWorld, *members: Person, version: str = "12") -> str:
+    room = await alice.create_room(version=version, invite=(world.bot.user_id, *(m.user_id for m in members)))
+    for member in members:
+        await member.join(room)
+    return room
+
+
+async def test_members_commands_are_answered_as_notices_replying_to_them(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    room = await room_with_bot(alice, matrix_world, bob)
+    config = with_ledger(
+        write_config(tmp_path / "config.toml", matrix_world, {"news": room}, extra=GOAL), demo_ledger
+    )
+    await start_bot(config)
+    bot = matrix_world.bot.user_id
+
+    donors = await ask(bob, room, "!donors", bot)
+    assert isinstance(donors, RoomMessageNotice)
+    assert "December 2025" in donors.body and "1,092" in donors.body
+    assert "<" not in donors.body.replace("<@", "")  # Markdown body, HTML only in formatted_body
+    assert donors.source["content"]["format"] == "org.matrix.custom.html"
+
+    older = await ask(bob, room, "!donors 2025-06", bot)
+    assert "June 2025" in older.body
+
+    goal = await ask(bob, room, "!goal", bot)
+    assert "A new server" in goal.body and "%" in goal.body
+    assert "▰" in goal.body and "▱" in goal.body  # a text progress bar, readable in any client
+    picture = await bob.wait_for(room, lambda e: isinstance(e, RoomMessageImage) and e.sender == bot)
+    assert picture.source["content"]["info"]["mimetype"] == "image/png"
+
+    donate = await ask(bob, room, "!donate", bot)
+    assert "https://example.org/donate" in donate.body
+    helped = await ask(bob, room, "!help", bot)
+    assert "!donors" in helped.body or "donors" in helped.body
+    bad = await ask(bob, room, "!donors 2025-13", bot)
+    assert "2025-13" in bad.body
+
+
+async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    # Room version 12: alice created it, so she is in no power-levels map and outranks everyone.
+    room = await room_with_bot(alice, matrix_world, bob)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    service = await start_bot(config)
+    bot = matrix_world.bot.user_id
+
+    refused = await ask(bob, room, "!news post 2025-12", bot)
+    assert "admin" in refused.body.lower() or "permission" in refused.body.lower(), refused.body
+    assert not [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+
+    posted = await ask(alice, room, "!news post 2025-12", bot)
+    assert "sent" in posted.body.lower() or "posted" in posted.body.lower(), posted.body
+    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert len(bulletins) == 1 and bulletins[0]["msgtype"] == "m.notice"
+
+    again = await ask(alice, room, "!news post 2025-12", bot)
+    assert "already" in again.body.lower(), again.body
+    assert service.core is not None
+    rows = await service.core.ledger.query("SELECT state FROM deliveries WHERE target = 'news'")
+    assert [r[0] for r in rows] == ["sent"]
+
+
+async def test_commands_from_before_the_start_are_not_replayed_and_bot_notices_are_ignored(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    room = await room_with_bot(alice, matrix_world, bob)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    bot = matrix_world.bot.user_id
+    service = await start_bot(config)
+    await ask(bob, room, "!donate", bot)
+    await service.stop()
+
+    await bob.say(room, "!donors")  # while the bot is down
+    await bob.say(room, "!donors", msgtype="m.notice")  # another bot's notice
+    await start_bot(config)
+    answered = await ask(bob, room, "!help", bot)
+    replies = await alice.messages_from(room, bot)
+    assert len(replies) == 2, [m["body"][:40] for m in replies]  # !donate, then !help: nothing else
+    assert replies[-1]["event_id"] == answered.event_id
+
+
+async def test_invites_are_accepted_only_to_configured_rooms_or_from_the_allowlist(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, mallory = await people(matrix_world.admin), await people(matrix_world.stranger)
+    configured = await alice.create_room()
+    config = with_ledger(
+        write_config(
+            tmp_path / "config.toml",
+            matrix_world,
+            {"news": configured},
+            matrix_extra=f'invite_allowlist = ["{matrix_world.admin.user_id}"]',
+        ),
+        demo_ledger,
+    )
+    await start_bot(config)
+    bot = matrix_world.bot.user_id
+
+    strangers = await mallory.create_room(invite=(bot,))
+    allowed = await alice.create_room(invite=(bot,))
+    await alice.client.room_invite(configured, bot)
+
+    def member(room: str) -> Callable[[Any], bool]:
+        return lambda e: e.source.get("type") == "m.room.member" and e.source.get("state_key") == bot
+
+    joined = await alice.wait_for(allowed, lambda e: member(allowed)(e) and e.membership == "join")
+    assert joined is not None
+    await alice.wait_for(configured, lambda e: member(configured)(e) and e.membership == "join")
+    left = await mallory.wait_for(strangers, lambda e: member(strangers)(e) and e.membership == "leave")
+    assert left is not None, "the stranger's invite was declined"
+
+
+async def test_a_crash_between_sending_and_recording_shows_one_bulletin_after_restart(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice = await people(matrix_world.admin)
+    room = await room_with_bot(alice, matrix_world)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    target = config.target("news")
+
+    # What a crash leaves: the delivery owed (pending), the bulletin already on the homeserver.
+    core = await Core.open(config)
+    try:
+        await owe(core, "bulletin", DECEMBER, "news", NOW)
+        message = await core.bulletin(DECEMBER, "en")
+    finally:
+        await core.close()
+    sender = await open_sender(config)
+    try:
+        await sender.send(target, message, delivery_key("bulletin", DECEMBER, "news", 0))
+    finally:
+        await sender.close()
+
+    service = await start_bot(config)
+    await service.flush(service.targets)
+
+    bot = matrix_world.bot.user_id
+    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert len(bulletins) == 1, "the homeserver deduplicated the resend by its transaction id"
+    assert service.core is not None
+    rows = await service.core.ledger.query("SELECT state, message_ids FROM deliveries")
+    assert rows[0][0] == "sent" and bulletins[0]["event_id"] in rows[0][1]
+
+
+async def donorbot(config: Config, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, KEY_ENV: DEMO_KEY}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "--config", str(config.source), *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_donorbot_post_posts_once_then_again_with_force_and_names_a_forbidden_room(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path
+) -> None:
+    alice = await people(matrix_world.admin)
+    room = await room_with_bot(alice, matrix_world)
+    # A room where only alice may speak: the bot is invited but has no right to post.
+    muted = await alice.create_room(invite=(matrix_world.bot.user_id,), users={})
+    matrix_world.server.request(
+        "PUT",
+        f"/_matrix/client/v3/rooms/{muted}/state/m.room.power_levels",
+        token=matrix_world.admin.access_token,
+        body={"events_default": 50, "users_default": 0},
+    )
+    config = with_ledger(
+        write_config(tmp_path / "config.toml", matrix_world, {"news": room, "muted": muted}), demo_ledger
+    )
+    bot = matrix_world.bot.user_id
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "news")
+    assert code == 0, err
+    assert "2025-12 -> news: sent" in out
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "news")
+    assert code == 0 and "news: already sent" in out, out + err
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "news", "--force")
+    assert code == 0 and "news: sent" in out, out + err
+    notices = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert len(notices) == 2
+    images = [m for m in await alice.messages_from(room, bot) if m["msgtype"] == "m.image"]
+    assert len(images) == 2, "each bulletin is followed by its chart"
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "muted")
+    assert code == 1
+    assert "muted: failed" in out and "forbidden" in out and "power level" in out, out
