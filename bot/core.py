@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.chat.message import Image, Message
-from bot.config import Config
+from bot.config import Config, ConfigError
 from bot.ledger.store import Ledger
 from bot.months import Month, month_of
 from bot.news import report as reports
@@ -38,6 +38,13 @@ class Core:
     async def open(cls, config: Config) -> Core:
         secret = config.secret(config.ledger.pseudonym_key_env)
         key = secret.get_secret_value().encode() if secret else None
+        if key is not None and len(key) < 16:
+            raise ConfigError(
+                [
+                    f"ledger.pseudonym_key_env: the key in {config.ledger.pseudonym_key_env} is "
+                    f"{len(key)} bytes long; it must be at least 16 (e.g. `openssl rand -hex 32`)"
+                ]
+            )
         ledger = await Ledger.open(config.ledger_path, config.project.tz, key)
         for note in ledger.notes:
             log.info("ledger %s: %s", config.ledger_path, note)

@@ -13,6 +13,7 @@ from bot.config import Config, ConfigError, load_config
 from bot.ledger.store import LedgerError
 from bot.logs import setup_logging
 from bot.months import Month
+from bot.news.render import RenderError
 
 __all__ = ["EXIT_CONFIG", "EXIT_ERROR", "fail", "load", "month_arg", "print_json", "run_async", "with_core"]
 
@@ -66,6 +67,12 @@ def with_core(
 
     try:
         return run_async(main())
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{config.source}: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except RenderError as exc:
+        return fail(str(exc), EXIT_CONFIG)
     except LedgerError as exc:
         return fail(str(exc))
 

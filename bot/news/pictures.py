@@ -23,8 +23,12 @@ def goal_bar(goal: GoalProgress, locale: str) -> chart.GoalBar:
 def monthly_chart(
     config: Config, report: MonthReport, series: list[MonthFigures], locale: str
 ) -> Image | None:
+    # An anonymous donation cannot be recognised next time: like the report's "people since the
+    # beginning", it counts as a new donor, never as a returning one. The bar stays the month's donors.
     months = [
-        chart.ChartMonth(month=m.month, new_donors=m.new_donors, returning_donors=m.donors - m.new_donors)
+        chart.ChartMonth(
+            month=m.month, new_donors=m.donors - m.returning_donors, returning_donors=m.returning_donors
+        )
         for m in series
     ]
     # Leading months without any donation say nothing: start the chart at the first one.

@@ -102,12 +102,26 @@ class Wording:
         return Md(f" : « {text} »" if style == "fr" else f": “{text}”")
 
     def totals(self, report: Any) -> Md:
-        """The month's total in the base currency, with each currency when there are several."""
-        parts = [wording.money(amount, code, self.locale) for code, amount in sorted(report.totals.items())]
+        """The month's total in the base currency; currencies without a rate are added on their own.
+
+        "€38,178.00", "€38,178.00 (€30,000.00 and $9,000.00 converted at the configured rates)",
+        "€38,178.00 + $11,941.00" when dollars have no rate: never a sum that hides a currency.
+        """
+        money = {code: wording.money(amount, code, self.locale) for code, amount in report.totals.items()}
+        unconverted = [
+            money[code] for code in sorted(getattr(report, "unconverted", []) or []) if code in money
+        ]
         if report.total_base is None:
-            return Md(", ".join(parts))
+            return Md(" + ".join(money[code] for code in sorted(money)))
         base = wording.money(report.total_base, self.base_currency, self.locale)
-        return Md(f"{base} ({', '.join(parts)})" if len(parts) > 1 else base)
+        converted = [money[code] for code in sorted(money) if money[code] not in unconverted]
+        text = base
+        if len(converted) > 1:
+            joined = _join(converted, self.locale)
+            text += f" ({joined} {'convertis aux taux configurés' if self.locale.startswith('fr') else 'converted at the configured rates'})"
+        if unconverted:
+            text += "".join(f" + {amount}" for amount in unconverted)
+        return Md(text)
 
     def name(self, text: str | None) -> Md:
         """A donor's chosen name: cleaned, defused, escaped, shorter."""
@@ -221,6 +235,12 @@ def _template_line(exc: Exception, template: jinja2.Template) -> str:
             found = template.get_corresponding_lineno(tb.tb_lineno)
         tb = tb.tb_next
     return f":{found}" if found else ""
+
+
+def _join(items: list[str], locale: str) -> str:
+    from babel.lists import format_list
+
+    return str(format_list(items, locale=locale))
 
 
 def _tidy(markdown: str) -> str:

@@ -1,0 +1,152 @@
+"""The core through the ``donorbot`` command: a real config file, a real SQLite ledger.
+
+Totals across currencies, the pseudonym key, maintainer template errors, time-zone
+month boundaries, duplicates and refunds, stats equal to the bulletin, and the demo.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+KEY = "0123456789abcdef0123456789abcdef"
+
+
+def donorbot(config: Path, *args: str, key: str | None = KEY) -> subprocess.CompletedProcess[str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "DONORBOT_PSEUDONYM_KEY"}
+    if key is not None:
+        env["DONORBOT_PSEUDONYM_KEY"] = key
+    return subprocess.run(
+        [sys.executable, "-m", "bot", "--config", str(config), *args],
+        capture_output=True, text=True, check=False, env=env, timeout=120,
+    )  # fmt: skip
+
+
+def project(tmp_path: Path, extra: str = "") -> Path:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[project]\nname = "Donor Friends"\ntimezone = "Europe/Paris"\nbase_currency = "EUR"\n'
+        f'data_dir = "data"\n{extra}',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    return config
+
+
+CSV_HEADER = "id,date,amount,currency,donor,name,public,status\n"
+
+
+def write_csv(path: Path, rows: list[str]) -> Path:
+    path.write_text(CSV_HEADER + "".join(row + "\n" for row in rows), encoding="utf-8")
+    return path
+
+
+def stats(config: Path, month: str) -> dict[str, object]:
+    done = donorbot(config, "stats", "--month", month, "--json")
+    assert done.returncode == 0, done.stderr
+    result: dict[str, object] = json.loads(done.stdout)
+    return result
+
+
+def test_a_month_is_counted_in_the_project_time_zone_and_duplicates_and_refunds_are_handled(
+    tmp_path: Path,
+) -> None:
+    config = project(tmp_path)
+    rows = [
+        # 23:30 UTC on 31 January is 00:30 on 1 February in Paris.
+        "a1,2026-01-31T23:30:00Z,10.00,EUR,ann@example.org,Ann,true,succeeded",
+        "a2,2026-01-15T12:00:00Z,20.00,EUR,bob@example.org,,false,succeeded",
+        "a3,2026-01-20T12:00:00Z,5.00,EUR,,,false,succeeded",
+        "a4,2026-01-21T12:00:00Z,7.00,EUR,cid@example.org,,false,refunded",
+    ]
+    first = donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows)))
+    assert first.returncode == 0, first.stderr
+    again = donorbot(config, "import", "csv", str(tmp_path / "d.csv"))
+    assert again.returncode == 0 and "duplicate" in again.stdout.lower(), again.stdout
+
+    january, february = stats(config, "2026-01"), stats(config, "2026-02")
+    assert january["donors"] == 2, "bob and one anonymous donation; the refund does not count"
+    assert january["total_base"] == "25.00"
+    assert february["donors"] == 1 and february["total_base"] == "10.00"
+
+
+def test_an_unconverted_currency_is_shown_beside_the_total_never_hidden_in_it(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    rows = [
+        "b1,2026-03-02T12:00:00Z,100.00,EUR,a@example.org,,false,succeeded",
+        "b2,2026-03-03T12:00:00Z,50.00,USD,b@example.org,,false,succeeded",
+    ]
+    assert donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows))).returncode == 0
+    preview = donorbot(config, "preview", "--month", "2026-03")
+    assert preview.returncode == 0, preview.stderr
+    assert "A total of €100.00 + $50.00 was raised" in preview.stdout
+
+    (tmp_path / "rated").mkdir()
+    rated = project(tmp_path / "rated", "rates = { USD = 0.5 }\n")
+    assert donorbot(rated, "import", "csv", str(tmp_path / "d.csv")).returncode == 0
+    converted = donorbot(rated, "preview", "--month", "2026-03")
+    assert converted.returncode == 0, converted.stderr
+    assert "A total of €125.00 (€100.00 and $50.00 converted at the configured rates)" in converted.stdout
+
+
+def test_a_short_pseudonym_key_is_a_clear_configuration_error(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    done = donorbot(config, "stats", key="Xq7-tiny")
+    assert done.returncode == 2
+    assert "ledger.pseudonym_key_env" in done.stderr and "at least 16" in done.stderr
+    assert "Traceback" not in done.stderr and "Xq7-tiny" not in done.stderr, "the secret is never printed"
+
+
+@pytest.mark.parametrize(
+    ("broken", "problem"),
+    [("{% if %}\n", "bulletin.md.j2:"), ("{{ nosuchthing.x }}\n", "'nosuchthing' is undefined")],
+)
+def test_a_maintainer_template_error_names_the_template_and_line(
+    tmp_path: Path, broken: str, problem: str
+) -> None:
+    templates = tmp_path / "mine" / "en"
+    templates.mkdir(parents=True)
+    for source in (REPO / "templates" / "en").iterdir():
+        (templates / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    with (templates / "bulletin.md.j2").open("a", encoding="utf-8") as out:
+        out.write(broken)
+    config = project(tmp_path, '[news]\ntemplates_dir = "mine"\n')
+    done = donorbot(config, "preview", "--month", "2026-01")
+    assert done.returncode == 2
+    assert "template" in done.stderr and problem in done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stdout == "", "nothing half-rendered"
+
+
+def test_stats_json_and_the_bulletin_say_the_same_figures(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    rows = [
+        f"c{i},2026-04-{1 + i % 28:02d}T12:00:00Z,{3 + i}.00,EUR,p{i % 7}@example.org,,false,succeeded"
+        for i in range(20)
+    ]
+    assert donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows))).returncode == 0
+    figures = stats(config, "2026-04")
+    preview = donorbot(config, "preview", "--month", "2026-04").stdout
+    assert figures["donors"] == 7
+    assert f"{figures['donors']} donors" in preview or f"**{figures['donors']}** people" in preview
+    total = f"€{float(str(figures['total_base'])):,.2f}"
+    assert total in preview
+
+
+def test_the_demo_runs_end_to_end_and_writes_its_chart(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--output", str(tmp_path / "demo")],
+        capture_output=True, text=True, check=False, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Monthly News" in done.stdout and "Nouvelles mensuelles" in done.stdout
+    charts = list((tmp_path / "demo").rglob("*.png"))
+    assert charts and all(c.read_bytes().startswith(b"\x89PNG") for c in charts)
+    assert any(str(c) in done.stdout for c in charts), "the chart's path is printed"
