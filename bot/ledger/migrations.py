@@ -114,7 +114,19 @@ _V3_REFUNDS_OUTBOX_ALERTS = """
         """
 
 
-MIGRATIONS: tuple[str, ...] = (_V1_DONATIONS, _V2_ROLLUPS, _V3_REFUNDS_OUTBOX_ALERTS)
+_V4_MONTH_TIME_INDEX = """
+        -- Goal periods cut months at arbitrary days: find a month's first and last donation,
+        -- and sum a slice of a month, from the index alone.
+        CREATE INDEX donations_month_time ON donations (month, received_at, currency, amount, donor_key)
+            WHERE status = 'succeeded';
+        """
+
+MIGRATIONS: tuple[str, ...] = (
+    _V1_DONATIONS,
+    _V2_ROLLUPS,
+    _V3_REFUNDS_OUTBOX_ALERTS,
+    _V4_MONTH_TIME_INDEX,
+)
 LATEST = len(MIGRATIONS)
 
 

@@ -144,6 +144,9 @@ def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
     return notes
 
 
+_PSEUDONYM_CACHE = 200_000
+
+
 class Ledger:
     """The donation ledger. Open with :meth:`open`, close with :meth:`close`."""
 
@@ -162,6 +165,7 @@ class Ledger:
         self._reader = reader
         self._pseudonymize = pseudonymize
         self._lock = asyncio.Lock()
+        self._pseudonyms: dict[str, str] = {}
         self.notes = notes  # what opening did (upgrades, rebuilds), for the caller to log
 
     @classmethod
@@ -198,10 +202,16 @@ class Ledger:
         await self.close()
 
     def pseudonym(self, identity: str) -> str:
+        cached = self._pseudonyms.get(identity)
+        if cached is not None:
+            return cached
         if self._pseudonymize is None:
             raise LedgerError("the pseudonym key is not set (see ledger.pseudonym_key_env)")
         key = self._pseudonymize(identity)
         assert key is not None
+        if len(self._pseudonyms) >= _PSEUDONYM_CACHE:
+            self._pseudonyms.clear()  # recurring donors come back within a file: a flat cache suffices
+        self._pseudonyms[identity] = key
         return key
 
     # --- writing -------------------------------------------------------------------------
@@ -386,23 +396,62 @@ class Ledger:
         ]
         return donations, int(count_rows[0][0])
 
-    async def period_figures(self, start: datetime, end: datetime) -> tuple[dict[str, int], int]:
-        """Currency -> amount, and distinct donors, of counted donations in ``[start, end)``."""
+    async def period_figures(
+        self, start: datetime, end: datetime, *, donors: bool = True
+    ) -> tuple[dict[str, int], int]:
+        """Currency -> amount, and distinct donors, of counted donations in ``[start, end)``.
+
+        Whole months come from the rollups; only a month the period really cuts (a
+        donation of that month falls outside the period) is read donation by
+        donation, from the ``donations_month_time`` index. Distinct donors over several
+        months cannot be added month by month: they are counted over ``donor_months``,
+        and only when ``donors`` is asked for.
+        """
         first, last = _month_key(start, self.tz), _month_key(end, self.tz)
         lo, hi = int(start.timestamp()), int(end.timestamp())
-        rows = await self._all(
-            "SELECT currency, sum(amount) FROM donations INDEXED BY donations_month_amount"
-            " WHERE month BETWEEN ? AND ? AND status = 'succeeded' AND received_at >= ? AND received_at < ?"
-            " GROUP BY currency",
-            (first, last, lo, hi),
+        cut: list[int] = []
+        for month in sorted({first, last}):
+            bounds = await self._all(
+                "SELECT min(received_at), max(received_at) FROM donations INDEXED BY donations_month_time"
+                " WHERE month = ? AND status = 'succeeded'",
+                (month,),
+            )
+            low, high = bounds[0]
+            if low is not None and (low < lo or high >= hi):
+                cut.append(month)
+        whole = "month BETWEEN ? AND ?" + "".join(" AND month != ?" for _ in cut)
+        whole_params = (first, last, *cut)
+        amounts: dict[str, int] = {}
+        for currency, amount in await self._all(
+            f"SELECT currency, sum(amount) FROM month_totals WHERE {whole} GROUP BY currency", whole_params
+        ):
+            amounts[currency] = amounts.get(currency, 0) + amount
+        slice_ = " OR ".join("month = ?" for _ in cut) or "0"
+        sliced = (
+            f"FROM donations INDEXED BY donations_month_time WHERE ({slice_}) AND status = 'succeeded'"
+            " AND received_at >= ? AND received_at < ?"
         )
-        donors = await self._all(
-            "SELECT count(DISTINCT coalesce(donor_key, 'anonymous:' || id)) FROM donations"
-            " INDEXED BY donations_month_amount"
-            " WHERE month BETWEEN ? AND ? AND status = 'succeeded' AND received_at >= ? AND received_at < ?",
-            (first, last, lo, hi),
+        if cut:
+            for currency, amount in await self._all(
+                f"SELECT currency, sum(amount) {sliced} GROUP BY currency", (*cut, lo, hi)
+            ):
+                amounts[currency] = amounts.get(currency, 0) + amount
+        if not donors:
+            return amounts, 0
+        people = await self._all(
+            f"SELECT count(*) FROM (SELECT donor_key FROM donor_months WHERE {whole}"
+            f" UNION SELECT donor_key {sliced} AND donor_key IS NOT NULL)",
+            (*whole_params, *cut, lo, hi),
         )
-        return {currency: amount for currency, amount in rows}, int(donors[0][0])
+        anonymous = await self._all(
+            f"SELECT coalesce(sum(anonymous), 0) FROM month_stats WHERE {whole}", whole_params
+        )
+        anonymous_cut = (
+            await self._all(f"SELECT count(*) {sliced} AND donor_key IS NULL", (*cut, lo, hi))
+            if cut
+            else [(0,)]
+        )
+        return amounts, int(people[0][0]) + int(anonymous[0][0]) + int(anonymous_cut[0][0])
 
     async def export_donor(self, identity: str) -> dict[str, Any]:
         """Everything the ledger holds about one person (right of access)."""

@@ -258,7 +258,7 @@ async def goal_progress(ledger: Ledger, config: Config, goal: Goal, until: datet
         amounts: dict[str, int] = {}
         donors = 0
     else:
-        amounts, donors = await ledger.period_figures(start, stop)
+        amounts, donors = await ledger.period_figures(start, stop, donors=goal.donors is not None)
     reached, _ = convert.total(amounts)
     target = None
     if goal.amount is not None:
