@@ -180,7 +180,7 @@ def run_benchmark(table: Table, ledger: Path, size: int) -> None:
     """``donorbot run`` on the big ledger with console, Discord and Matrix targets: time to ready, idle RSS."""
     folder = Path(tempfile.mkdtemp(prefix="donorbot-run-"))
     extra = (
-        "[webhooks]\nport = 0\n[webhooks.kofi]\nsecret_env = \"BENCH_KOFI\"\n"
+        '[webhooks]\nport = 0\n[webhooks.kofi]\nsecret_env = "BENCH_KOFI"\n'
         # Chat servers that refuse connections at once: the adapters retry in the background,
         # which is what start-up must not wait for.
         '[discord]\ntoken_env = "BENCH_DISCORD"\napi_base = "http://127.0.0.1:9/api/v10"\n'

@@ -47,7 +47,9 @@ def donations(count: int, seed: int = 42) -> Iterator[tuple[object, ...]]:
     donor = 0
     while made < count:
         donor += 1
-        key = None if rng.random() < 0.03 else hashlib.blake2b(str(donor).encode(), digest_size=16).hexdigest()
+        key = (
+            None if rng.random() < 0.03 else hashlib.blake2b(str(donor).encode(), digest_size=16).hexdigest()
+        )
         name = f"Donor {donor}" if key is not None and rng.random() < 0.05 else None
         if key is not None and rng.random() < 0.065:
             first = rng.randrange(60)
@@ -101,8 +103,13 @@ def build_ledger(path: Path, count: int, seed: int = 42) -> float:
             db.executemany(sql, batch)
             batch.clear()
     db.executemany(sql, batch)
-    db.execute("INSERT INTO meta (key, value) VALUES ('timezone', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (TZ.key,))
-    db.execute("INSERT INTO meta (key, value) VALUES ('rollups', 'stale') ON CONFLICT (key) DO UPDATE SET value = 'stale'")
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('timezone', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (TZ.key,),
+    )
+    db.execute(
+        "INSERT INTO meta (key, value) VALUES ('rollups', 'stale') ON CONFLICT (key) DO UPDATE SET value = 'stale'"
+    )
     db.execute("COMMIT")
     db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()
