@@ -1,0 +1,33 @@
+"""``donorbot backup FILE``: a consistent copy of the ledger, safe while the bot runs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from bot.cli.common import fail, load
+
+__all__ = ["register"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "backup",
+        help="write a consistent copy of the ledger to FILE (safe while the bot runs)",
+        description="Copy the ledger with SQLite's online backup API. To restore: stop the bot, copy the "
+        "backup over ledger.path (removing any -wal and -shm files beside it), start the bot.",
+    )
+    p.add_argument("file", type=Path, metavar="FILE", help="where to write the copy")
+    p.set_defaults(func=cmd_backup)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from bot.ledger.backup import BackupError, backup
+
+    config = load(args)
+    try:
+        size = backup(config.ledger_path, args.file)
+    except BackupError as exc:
+        return fail(str(exc))
+    print(f"{config.ledger_path} -> {args.file} ({size / 1e6:.1f} MB, integrity ok)")
+    return 0
