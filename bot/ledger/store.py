@@ -78,6 +78,23 @@ def _month_key(moment: datetime, tz: ZoneInfo) -> int:
     return local.year * 100 + local.month
 
 
+def _explain(exc: sqlite3.Error) -> str:
+    """SQLite's terse errors, said so that a maintainer knows what to do."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return (
+            f"the ledger is locked by another process (waited {BUSY_TIMEOUT_MS // 1000} s); "
+            "nothing was written: try again when it has finished"
+        )
+    if "readonly" in text or "read-only" in text:
+        return (
+            "the ledger is read-only (check the permissions of the file and its folder); nothing was written"
+        )
+    if "disk is full" in text or "full" in text:
+        return "the disk is full; nothing of this write was stored: free some space and try again"
+    return text
+
+
 def _clip(text: str | None, limit: int) -> str | None:
     if text is None:
         return None
@@ -180,7 +197,7 @@ class Ledger:
             writer = await aiosqlite.connect(path, isolation_level=None)
             reader = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.OperationalError as exc:
-            raise LedgerError(f"{path}: cannot open the ledger: {exc}") from exc
+            raise LedgerError(f"{path}: cannot open the ledger: {_explain(exc)}") from exc
         for db in (writer, reader):
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             await db.execute("PRAGMA synchronous = NORMAL")
@@ -223,17 +240,17 @@ class Ledger:
             try:
                 await self._writer.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
-                raise LedgerError(f"{self.path}: cannot write: {exc}") from exc
+                raise LedgerError(f"{self.path}: cannot write: {_explain(exc)}") from exc
             try:
                 yield self._writer
-            except BaseException:
-                await self._writer.execute("ROLLBACK")
-                raise
-            try:
                 await self._writer.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                await self._writer.execute("ROLLBACK")
-                raise LedgerError(f"{self.path}: cannot write: {exc}") from exc
+            except BaseException as exc:
+                # SQLite may have rolled back already (a full disk does): only roll back what is open.
+                if self._writer.in_transaction:
+                    await self._writer.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.OperationalError):
+                    raise LedgerError(f"{self.path}: cannot write: {_explain(exc)}") from exc
+                raise
 
     def batch(self) -> WriteBatch:
         """A transaction for many writes: ``async with ledger.batch() as b: await b.add(items)``."""
