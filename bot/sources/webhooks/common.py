@@ -18,6 +18,7 @@ from bot.ledger.models import NewDonation, RefundEvent
 from bot.money import MoneyError, is_currency, minor_digits, parse_amount
 
 __all__ = [
+    "MAX_MINOR",
     "Ignored",
     "Item",
     "Malformed",
@@ -34,6 +35,13 @@ __all__ = [
 ]
 
 Item = NewDonation | RefundEvent
+
+# No donation comes near this (10^12 in a two-digit currency); it keeps every sum the
+# ledger makes far inside SQLite's 64-bit integers.
+MAX_MINOR = 10**14
+# Unix seconds of 1970-01-01 and 9999-01-01: a date outside cannot be a platform's, and
+# could not be turned into a month in every zone.
+_EARLIEST, _LATEST = 0, 253_370_764_800
 
 
 class Malformed(ValueError):
@@ -53,7 +61,9 @@ Outcome = list[Item] | Ignored
 def load_json(body: bytes) -> Any:
     try:
         return json.loads(body, parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (ValueError, RecursionError):
+        # ValueError covers bad UTF-8, bad syntax and integers of thousands of digits;
+        # RecursionError a body of nested brackets.
         raise Malformed("body is not JSON") from None
 
 
@@ -77,7 +87,19 @@ def as_text(obj: Mapping[str, Any], key: str, where: str, *, required: bool = Tr
         return ""
     if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
         raise Malformed(f"{where}.{key}: expected a string")
-    return str(value).strip()
+    text = str(value).strip()
+    if _has_surrogates(text):
+        # JSON can escape half a UTF-16 pair; no database or chat would take it.
+        raise Malformed(f"{where}.{key}: not valid Unicode")
+    return text
+
+
+def _has_surrogates(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def as_bool(value: Any, where: str, *, default: bool = False) -> bool:
@@ -109,19 +131,36 @@ def as_amount(value: Any, currency: str, where: str) -> int:
         text = value.strip().replace(",", "")
     else:
         raise Malformed(f"{where}: not an amount")
+    problem = Malformed(f"{where}: not a positive amount in {currency}")
+    if len(text) > 40:
+        raise problem
     try:
         if "e" in text.lower():
-            text = format(Decimal(text), "f")
-        return parse_amount(text, currency)
+            number = Decimal(text)
+            # "1e999999999" would be written out digit by digit.
+            if not number.is_finite() or abs(number.adjusted()) > 30:
+                raise problem
+            text = format(number, "f")
+        amount = parse_amount(text, currency)
     except (MoneyError, InvalidOperation):
-        raise Malformed(f"{where}: not a positive amount in {currency}") from None
+        raise problem from None
+    if amount > MAX_MINOR:
+        raise Malformed(f"{where}: amount too large")
+    return amount
 
 
 def cents_to_minor(value: Any, currency: str, where: str) -> int:
     """An integer amount in hundredths (how several platforms count every currency)."""
-    if isinstance(value, bool) or not isinstance(value, int | str) or not re.fullmatch(r"\d+", str(value)):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | str)
+        or (isinstance(value, str) and len(value) > 30)
+        or not re.fullmatch(r"\d+", str(value))
+    ):
         raise Malformed(f"{where}: expected a whole number of cents")
     cents = int(value)
+    if cents > MAX_MINOR:
+        raise Malformed(f"{where}: amount too large")
     digits = minor_digits(currency)
     if digits >= 2:
         return cents * int(10 ** (digits - 2))
@@ -135,13 +174,23 @@ def as_time(value: Any, where: str) -> datetime:
     """A Unix timestamp or an ISO 8601 string, as an aware datetime (naive means UTC)."""
     if isinstance(value, bool) or value is None or value == "":
         raise Malformed(f"{where}: missing")
+    problem = Malformed(f"{where}: not a date-time")
     try:
+        if isinstance(value, Decimal) and (not value.is_finite() or value.adjusted() > 12):
+            raise problem  # int() of 1e999999999 would never end
         if isinstance(value, int | Decimal) or (isinstance(value, str) and re.fullmatch(r"\d{9,11}", value)):
-            return datetime.fromtimestamp(int(value), UTC)
+            seconds = int(value)
+            if not _EARLIEST <= seconds < _LATEST:
+                raise problem
+            return datetime.fromtimestamp(seconds, UTC)
         if isinstance(value, str):
             text = value.strip().replace(" UTC", "+00:00")
             parsed = datetime.fromisoformat(text)
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+            # Also fails (OverflowError) for year 1 or 9999 shifted across the date line.
+            if not _EARLIEST <= parsed.astimezone(UTC).timestamp() < _LATEST:
+                raise problem
+            return parsed
     except (ValueError, OverflowError, OSError):
         pass
-    raise Malformed(f"{where}: not a date-time")
+    raise problem

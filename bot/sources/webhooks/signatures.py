@@ -36,7 +36,8 @@ def same_secret(expected: str, given: str | None) -> bool:
     """A shared token (Ko-fi's verification token, a secret URL segment)."""
     if not given:
         return False
-    return hmac.compare_digest(expected.encode(), given.encode())
+    # surrogatepass: a JSON body can carry half a UTF-16 pair, which plain encode() refuses.
+    return hmac.compare_digest(expected.encode(), given.encode("utf-8", "surrogatepass"))
 
 
 def verify_hex_hmac(secret: str, body: bytes, header: str | None, algorithm: str = "sha256") -> str | None:

@@ -20,6 +20,7 @@ from typing import Any
 from bot.ledger.models import NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.sources.webhooks.common import (
+    MAX_MINOR,
     Ignored,
     Malformed,
     Outcome,
@@ -41,6 +42,8 @@ def _minor(obj: Mapping[str, Any], key: str, where: str) -> int:
     value = obj.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise Malformed(f"{where}.{key}: expected a whole number of minor units")
+    if value > MAX_MINOR:
+        raise Malformed(f"{where}.{key}: amount too large")
     return value
 
 
