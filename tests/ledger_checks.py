@@ -1,0 +1,66 @@
+"""Looking into a ledger file from outside: its rows, its integrity, its rollups against a recomputation."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE, REBUILD_DELTA
+
+__all__ = ["ROLLUP_TABLES", "donation_rows", "integrity", "rollups", "rollups_recomputed", "snapshot"]
+
+ROLLUP_TABLES = ("month_stats", "month_totals", "donors", "donor_months")
+_RECORD_TABLES = ("donations", "pending_refunds")
+
+
+def _copy(path: Path) -> sqlite3.Connection:
+    """An in-memory copy (the file itself may be read-only, or in use by a writer)."""
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        source.backup(copy)
+    finally:
+        source.close()
+    return copy
+
+
+def _table(db: sqlite3.Connection, table: str) -> list[tuple[Any, ...]]:
+    return list(db.execute(f"SELECT * FROM {table} ORDER BY 1, 2, 3"))
+
+
+def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of the record and rollup tables, ordered: two equal snapshots are the same ledger."""
+    db = _copy(path)
+    try:
+        return {table: _table(db, table) for table in (*_RECORD_TABLES, *ROLLUP_TABLES)}
+    finally:
+        db.close()
+
+
+def donation_rows(path: Path) -> list[tuple[Any, ...]]:
+    return snapshot(path)["donations"]
+
+
+def integrity(path: Path) -> str:
+    db = _copy(path)
+    try:
+        return ", ".join(row[0] for row in db.execute("PRAGMA integrity_check"))
+    finally:
+        db.close()
+
+
+def rollups(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    snap = snapshot(path)
+    return {table: snap[table] for table in ROLLUP_TABLES}
+
+
+def rollups_recomputed(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    """The rollups as a rebuild from the donations alone makes them (on a copy)."""
+    db = _copy(path)
+    try:
+        for statement in (*PREPARE, *CLEAR_ROLLUPS, REBUILD_DELTA, *APPLY_DELTA):
+            db.execute(statement)
+        return {table: _table(db, table) for table in ROLLUP_TABLES}
+    finally:
+        db.close()
