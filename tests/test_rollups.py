@@ -23,7 +23,7 @@ from bot.ledger.store import Ledger
 
 KEY = b"rollup-test-key-0123456789"
 ZONES = [ZoneInfo("Europe/Paris"), ZoneInfo("UTC"), ZoneInfo("Pacific/Auckland")]
-ROLLUPS = ("donor_months", "donors", "month_stats", "month_totals")
+ROLLUPS = ("donor_months", "donors", "month_stats", "month_totals", "month_amounts")
 START = datetime(2025, 11, 28, tzinfo=UTC)  # months, and a year, change within the window
 
 donation = st.builds(

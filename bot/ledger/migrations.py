@@ -121,11 +121,27 @@ _V4_MONTH_TIME_INDEX = """
             WHERE status = 'succeeded';
         """
 
+_V5_AMOUNT_AND_PUBLIC_ROLLUPS = """
+        -- A month's median and largest gift, and how many donors chose to be named, from
+        -- rollups a few hundred rows long instead of the month's donations.
+        CREATE TABLE month_amounts (
+            month INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            donations INTEGER NOT NULL,
+            PRIMARY KEY (month, currency, amount)
+        ) WITHOUT ROWID;
+        ALTER TABLE month_stats ADD COLUMN public_donations INTEGER NOT NULL DEFAULT 0;
+        INSERT INTO meta (key, value) VALUES ('rollups', 'stale')
+            ON CONFLICT (key) DO UPDATE SET value = 'stale';
+        """
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_DONATIONS,
     _V2_ROLLUPS,
     _V3_REFUNDS_OUTBOX_ALERTS,
     _V4_MONTH_TIME_INDEX,
+    _V5_AMOUNT_AND_PUBLIC_ROLLUPS,
 )
 LATEST = len(MIGRATIONS)
 

@@ -27,6 +27,7 @@ CLEAR_ROLLUPS = (
     "DELETE FROM donors",
     "DELETE FROM month_stats",
     "DELETE FROM month_totals",
+    "DELETE FROM month_amounts",
 )
 
 REBUILD_DELTA = "INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM donations WHERE status = 'succeeded'"
@@ -59,14 +60,25 @@ APPLY_DELTA = (
         donations = donations + excluded.donations, amount = amount + excluded.amount
     """,
     """
-    INSERT INTO month_stats (month, donations, anonymous)
-    SELECT d.month, sum(x.sign), sum(x.sign * (d.donor_key IS NULL))
+    INSERT INTO month_stats (month, donations, anonymous, public_donations)
+    SELECT d.month, sum(x.sign), sum(x.sign * (d.donor_key IS NULL)), sum(x.sign * (d.display_name IS NOT NULL))
     FROM temp.delta x JOIN donations d ON d.id = x.id
     WHERE true
     GROUP BY d.month
     ON CONFLICT (month) DO UPDATE SET
-        donations = donations + excluded.donations, anonymous = anonymous + excluded.anonymous
+        donations = donations + excluded.donations, anonymous = anonymous + excluded.anonymous,
+        public_donations = public_donations + excluded.public_donations
     """,
+    # How many gifts of each amount (a month's median and largest walk this, not the donations).
+    """
+    INSERT INTO month_amounts (month, currency, amount, donations)
+    SELECT d.month, d.currency, d.amount, sum(x.sign)
+    FROM temp.delta x JOIN donations d ON d.id = x.id
+    WHERE true
+    GROUP BY d.month, d.currency, d.amount
+    ON CONFLICT (month, currency, amount) DO UPDATE SET donations = donations + excluded.donations
+    """,
+    "DELETE FROM month_amounts WHERE donations = 0",
     # Per (month, donor).
     """
     INSERT INTO donor_months (month, donor_key, donations, recurring, organisation)

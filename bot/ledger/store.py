@@ -368,8 +368,7 @@ class Ledger:
     async def amount_histogram(self, month: int) -> dict[str, list[tuple[int, int]]]:
         """Currency -> sorted [(amount, how many)] of the month's counted donations (index only)."""
         rows = await self._all(
-            "SELECT currency, amount, count(*) FROM donations INDEXED BY donations_month_amount"
-            " WHERE month = ? AND status = 'succeeded' GROUP BY currency, amount ORDER BY currency, amount",
+            "SELECT currency, amount, donations FROM month_amounts WHERE month = ? ORDER BY currency, amount",
             (month,),
         )
         out: dict[str, list[tuple[int, int]]] = {}
@@ -380,9 +379,7 @@ class Ledger:
     async def public_donations(self, month: int, limit: int) -> tuple[list[PublicDonation], int]:
         """The month's donations by donors who chose to be named (oldest first), and how many in all."""
         count_rows = await self._all(
-            "SELECT count(*) FROM donations INDEXED BY donations_public"
-            " WHERE month = ? AND display_name IS NOT NULL AND status = 'succeeded'",
-            (month,),
+            "SELECT coalesce(max(public_donations), 0) FROM month_stats WHERE month = ?", (month,)
         )
         rows = await self._all(
             """
@@ -429,8 +426,10 @@ class Ledger:
         cut: list[int] = []
         for month in sorted({first, last}):
             bounds = await self._all(
-                "SELECT min(received_at), max(received_at) FROM donations INDEXED BY donations_month_time"
-                " WHERE month = ? AND status = 'succeeded'",
+                "SELECT (SELECT received_at FROM donations INDEXED BY donations_month_time"
+                " WHERE month = ?1 AND status = 'succeeded' ORDER BY received_at LIMIT 1),"
+                " (SELECT received_at FROM donations INDEXED BY donations_month_time"
+                " WHERE month = ?1 AND status = 'succeeded' ORDER BY received_at DESC LIMIT 1)",
                 (month,),
             )
             low, high = bounds[0]
