@@ -161,7 +161,7 @@ def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
     return notes
 
 
-_PSEUDONYM_CACHE = 200_000
+_PSEUDONYM_CACHE = 50_000
 
 
 class Ledger:
