@@ -270,3 +270,30 @@ async def test_donorbot_post_posts_once_then_again_with_force_and_names_a_forbid
     code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "muted")
     assert code == 1
     assert "muted: failed" in out and "forbidden" in out and "power level" in out, out
+
+
+async def test_a_homeserver_down_at_the_scheduled_time_gets_the_bulletin_once_when_back(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice = await people(matrix_world.admin)
+    room = await room_with_bot(alice, matrix_world)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    service = await start_bot(config)
+    assert service.core is not None
+    server = matrix_world.server
+
+    server.stop()  # down for the scheduled run and every retry of it
+    try:
+        await service.scheduled_run("news")
+        rows = await service.core.ledger.query("SELECT state, attempts, last_error FROM deliveries")
+        assert rows[0][0] == "pending" and rows[0][1] == 5, [tuple(r) for r in rows]
+        await service.sweep()  # still down a minute later
+    finally:
+        server.start()
+
+    await service.sweep()  # back: what was owed is sent
+    rows = await service.core.ledger.query("SELECT state FROM deliveries")
+    assert [r[0] for r in rows] == ["sent"]
+    bot = matrix_world.bot.user_id
+    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert len(bulletins) == 1
