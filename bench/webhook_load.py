@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -243,10 +244,8 @@ async def send_all(base: str, plan: Plan, rate: float, pid: int) -> tuple[list[A
         async def sample_rss(stop: asyncio.Event) -> None:
             while not stop.is_set():
                 rss_samples.append(rss_kib(pid))
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), 1.0)
-                except TimeoutError:
-                    pass
 
         stop = asyncio.Event()
         sampler = asyncio.create_task(sample_rss(stop))
@@ -294,15 +293,9 @@ def report(plan: Plan, answers: list[Answer], stored: dict[str, Counter[str]], e
             failures.append(f"{count} {kind} deliveries answered {status} {verdict}")
     times = [a.seconds * 1000 for a in answers]
     late = [a.late * 1000 for a in answers]
-    print(
-        "latency ms: p50 {:.1f}  p95 {:.1f}  p99 {:.1f}  max {:.1f}  (mean {:.1f})".format(
-            percentile(times, 0.50),
-            percentile(times, 0.95),
-            percentile(times, 0.99),
-            max(times),
-            statistics.fmean(times),
-        )
-    )
+    p50, p95, p99 = (percentile(times, share) for share in (0.50, 0.95, 0.99))
+    mean = statistics.fmean(times)
+    print(f"latency ms: p50 {p50:.1f}  p95 {p95:.1f}  p99 {p99:.1f}  max {max(times):.1f}  (mean {mean:.1f})")
     print(f"send lateness ms (load generator behind schedule): p99 {percentile(late, 0.99):.1f}")
     for platform in ("kofi", "github"):
         ids = stored[platform]
@@ -315,7 +308,9 @@ def report(plan: Plan, answers: list[Answer], stored: dict[str, Counter[str]], e
             f" missing {len(missing)}, twice {len(twice)}, badly signed stored {len(leaked)}"
         )
         if missing or twice or extra or leaked:
-            failures.append(f"{platform}: missing {len(missing)}, twice {len(twice)}, unexpected {len(extra)}")
+            failures.append(
+                f"{platform}: missing {len(missing)}, twice {len(twice)}, unexpected {len(extra)}"
+            )
     stored_answers = Counter(a.delivery.external_id for a in answers if a.verdict == "stored")
     if any(n > 1 for n in stored_answers.values()):
         failures.append("a donation was answered 'stored' twice")
