@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -76,6 +77,7 @@ class MatrixBot:
         self._synced = asyncio.Event()  # replaced by a fresh one after every sync
         self._joined: set[str] = set()
         self._power: dict[str, RoomPower] = {}
+        self._started_ms = 0
         self.ready = asyncio.Event()
         self.rooms: dict[str, MatrixTarget] = {}  # room id -> the configured target it is
 
@@ -93,6 +95,9 @@ class MatrixBot:
             LoginFailed: the homeserver refused the credentials.
             DeliveryError: the first sync failed.
         """
+        # Commands sent before this moment are history, whatever sync says (its first answer
+        # may come from a stream position that does not include the very latest events yet).
+        self._started_ms = int(time.time() * 1000)
         client = await connect(self._config)
         self._client = client
         self._sender = MatrixSender(client, owns_client=False, refresh=self._next_sync)
@@ -259,6 +264,8 @@ class MatrixBot:
             return
         if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
             return
+        if getattr(event, "server_timestamp", 0) < self._started_ms:
+            return  # sent while the bot was not running: not replayed
         content = _source(event).get("content") or {}
         if content.get("msgtype") != "m.text":
             return
