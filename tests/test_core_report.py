@@ -1,0 +1,177 @@
+"""The monthly report and bulletin on a small, fixed ledger: new vs returning donors,
+records, milestones reported once, goals, both locales against golden files.
+
+Set DONORBOT_REGENERATE_GOLDEN=1 to rewrite tests/golden/ after a deliberate change.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, load_config
+from bot.core import Core
+from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
+from bot.months import Month
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+KEY_ENV = "DONORBOT_REPORT_TEST_KEY"
+
+
+def gift(
+    n: int, donor: str | None, month: Month, day: int, amount: int, currency: str = "EUR", **kw: object
+) -> NewDonation:
+    return NewDonation(
+        source="test",
+        external_id=f"g{n}",
+        amount=amount,
+        currency=currency,
+        received_at=datetime(month.year, month.month, day, 12, tzinfo=UTC),
+        donor_id=None if donor is None else f"test:{donor}",
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def history() -> list[NewDonation | RefundEvent]:
+    """Six months; March is the record month (and crosses the 5-donor milestone)."""
+    items: list[NewDonation | RefundEvent] = []
+    n = 0
+    plan = {
+        Month(2025, 10): ["ann", "bob"],
+        Month(2025, 11): ["ann", "cid"],
+        Month(2025, 12): ["ann", "bob", "dan"],
+        Month(2026, 1): ["ann"],
+        Month(2026, 2): ["ann", "eve"],
+        Month(2026, 3): ["ann", "bob", "fay", "gus", None, None],
+    }
+    for month, donors in plan.items():
+        for day, donor in enumerate(donors, start=1):
+            n += 1
+            public = donor in ("ann", "fay")
+            items.append(
+                gift(
+                    n,
+                    donor,
+                    month,
+                    day,
+                    1000 * day,
+                    public=public,
+                    display_name={"ann": "Ann <b>Bold</b>", "fay": "@everyone Fay"}.get(donor or "")
+                    if public
+                    else None,
+                    message="Keep going! **yes**" if donor == "fay" else None,
+                    recurring=donor == "ann",
+                )
+            )
+    n += 1
+    items.append(
+        gift(
+            n,
+            "org",
+            Month(2026, 3),
+            20,
+            250_000,
+            kind=DonorKind.ORGANISATION,
+            public=True,
+            display_name="Acme Foundation",
+        )
+    )
+    n += 1
+    items.append(gift(n, "hal", Month(2026, 3), 21, 5000, "USD"))
+    n += 1
+    items.append(gift(n, "ivy", Month(2026, 3), 22, 99_999))
+    items.append(
+        RefundEvent(source="test", external_id=f"g{n}", status=Status.REFUNDED)
+    )  # ivy's gift was refunded
+    return items
+
+
+@pytest.fixture
+async def core(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Core]:
+    monkeypatch.setenv(KEY_ENV, "report-test-key-0123456789")
+    path = tmp_path / "config.toml"
+    path.write_text(
+        f"""
+[project]
+name = "Donor Friends"
+timezone = "Europe/Paris"
+base_currency = "EUR"
+donate_urls = ["https://example.org/donate"]
+data_dir = "data"
+rates = {{ USD = 0.5 }}
+
+[ledger]
+pseudonym_key_env = "{KEY_ENV}"
+
+[milestones]
+monthly_donors = [3, 5]
+total_donors = [8]
+total_amount = [1000]
+
+[[goals]]
+name = "server"
+title = "A new server"
+amount = 5000
+donors = 20
+start = 2026-01-01
+end = 2026-06-30
+""",
+        encoding="utf-8",
+    )
+    config: Config = load_config(path)
+    opened = await Core.open(config)
+    await opened.ledger.write(history())
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def test_new_returning_recurring_and_organisations(core: Core) -> None:
+    march = await core.report(Month(2026, 3))
+    # ann, bob, fay, gus, org, hal identified + two anonymous gifts; ivy's refunded gift does not count.
+    assert march.donors == 8 and march.anonymous == 2
+    assert march.new_donors == 4  # fay, gus, org, hal
+    assert march.returning_donors == 2  # ann, bob
+    assert march.recurring_donors == 1 and march.organisations == 1
+    assert march.totals == {"EUR": 1000 * sum(range(1, 7)) + 250_000, "USD": 5000}
+    assert march.total_base == 1000 * sum(range(1, 7)) + 250_000 + 2500
+    assert march.largest_base == 250_000
+
+
+async def test_records_milestones_once_and_goals(core: Core) -> None:
+    march = await core.report(Month(2026, 3))
+    assert "donors" in march.records and "total" in march.records
+    assert march.previous_record_donors == 3
+    kinds = {(m.kind, int(m.threshold)) for m in march.milestones}
+    assert kinds == {("monthly_donors", 5), ("total_donors", 8), ("total_amount", 1000)}
+    december = await core.report(Month(2025, 12))
+    assert {(m.kind, int(m.threshold)) for m in december.milestones} == {("monthly_donors", 3)}
+    for month in (Month(2026, 1), Month(2026, 2)):
+        assert (await core.report(month)).milestones == [], "a milestone is reported once"
+    everything = await core.milestones_reached()
+    assert [(str(m), h.kind, int(h.threshold)) for m, h in everything] == [
+        ("2025-12", "monthly_donors", 3),
+        ("2026-03", "monthly_donors", 5),
+        ("2026-03", "total_donors", 8),
+        ("2026-03", "total_amount", 1000),
+    ]
+    [goal] = await core.goals_now(datetime(2026, 4, 2, tzinfo=UTC))
+    assert goal.reached_amount == 1000 * (1 + 3 + 21) + 250_000 + 2500  # January to March, in euros
+    assert goal.reached_donors == 8 + 1  # March's eight and eve (February)
+    assert goal.percent == pytest.approx(goal.reached_amount / 500_000 * 100)
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+async def test_bulletins_match_their_golden_files(core: Core, locale: str) -> None:
+    message = await core.bulletin(Month(2026, 3), locale, image=False)
+    golden = GOLDEN / f"bulletin-2026-03.{locale}.md"
+    if os.environ.get("DONORBOT_REGENERATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_text(message.markdown + "\n", encoding="utf-8")
+    assert message.markdown + "\n" == golden.read_text(encoding="utf-8")
+    assert "@everyone" not in message.markdown and "<b>" not in message.markdown
