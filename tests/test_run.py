@@ -343,3 +343,26 @@ async def test_metrics_count_webhooks_deliveries_and_rejections(
     assert 'donorbot_donations_received_total{platform="kofi"} 1' in text
     assert 'donorbot_deliveries{state="sent",target="console"} 1' in text  # the thanks
     assert "donorbot_ledger_donations 1" in text
+
+
+def test_donorbot_run_exits_on_sigterm_even_when_its_output_is_gone(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config = write_config(tmp_path, targets=CONSOLE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(config.source), "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, KEY_ENV: "a-pseudonym-key-long-enough-for-tests", KOFI_ENV: KOFI_TOKEN},
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        assert "donorbot running" in proc.stdout.readline()
+        proc.stdout.close()  # whoever read its output went away: "stopping" hits a broken pipe
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) in (0, 1)
+    finally:
+        if proc.poll() is None:
+            proc.kill()

@@ -55,15 +55,19 @@ def cmd_run(args: argparse.Namespace) -> int:
                 return EXIT_CONFIG
             except (LedgerError, OSError) as exc:
                 return fail(str(exc))
-            where = service.webhook_address
-            print(
-                f"donorbot running: {len(service.targets)} target(s)"
-                + (f", webhooks on http://{where[0]}:{where[1]}" if where else ""),
-                flush=True,
-            )
-            await service.stopped()
-            print("stopping", flush=True)
-            await service.stop()
+            try:
+                where = service.webhook_address
+                print(
+                    f"donorbot running: {len(service.targets)} target(s)"
+                    + (f", webhooks on http://{where[0]}:{where[1]}" if where else ""),
+                    flush=True,
+                )
+                await service.stopped()
+                print("stopping", flush=True)
+            finally:
+                # Whatever happened above (even a closed standard output), stop cleanly: an open
+                # ledger connection would keep the process alive.
+                await service.stop()
             return 0
         finally:
             for signum in (signal.SIGINT, signal.SIGTERM):
