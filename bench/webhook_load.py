@@ -173,6 +173,13 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far (from /proc)."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_server(folder: Path) -> tuple[subprocess.Popen[str], str]:
     config = folder / "config.toml"
     config.write_text(
@@ -336,14 +343,19 @@ def main(argv: list[str] | None = None) -> int:
         process, base = start_server(folder)
         try:
             print(f"donorbot serve (pid {process.pid}) at {base}; {count} deliveries at {args.rate:.0f}/s")
-            rss_start = rss_kib(process.pid)
+            rss_start, cpu_start = rss_kib(process.pid), cpu_seconds(process.pid)
             answers, samples, elapsed = asyncio.run(send_all(base, plan, args.rate, process.pid))
-            rss_end = rss_kib(process.pid)
+            rss_end, cpu_used = rss_kib(process.pid), cpu_seconds(process.pid) - cpu_start
         finally:
             code = stop_server(process)
         print(
             f"server RSS MiB: start {rss_start / 1024:.1f}, end {rss_end / 1024:.1f},"
             f" peak {max(samples, default=rss_end) / 1024:.1f}; exit status {code}"
+        )
+        load = os.getloadavg()[0]
+        print(
+            f"server CPU: {cpu_used:.1f} s in {elapsed:.1f} s ({100 * cpu_used / elapsed:.0f}% of a core);"
+            f" machine load average {load:.1f} on {os.cpu_count()} cores"
         )
         failures = report(plan, answers, stored_ids(folder / "donorbot.sqlite3"), elapsed)
     if code != 0:
