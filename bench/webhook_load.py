@@ -352,6 +352,9 @@ def main(argv: list[str] | None = None) -> int:
             f"server RSS MiB: start {rss_start / 1024:.1f}, end {rss_end / 1024:.1f},"
             f" peak {max(samples, default=rss_end) / 1024:.1f}; exit status {code}"
         )
+        # One sample a second: every tenth shows whether memory keeps growing or levels off.
+        trend = ", ".join(f"{kib / 1024:.1f}" for kib in samples[::10])
+        print(f"server RSS MiB every 10 s: {trend}")
         load = os.getloadavg()[0]
         print(
             f"server CPU: {cpu_used:.1f} s in {elapsed:.1f} s ({100 * cpu_used / elapsed:.0f}% of a core);"
