@@ -36,6 +36,9 @@ def parse_donor_argument(text: str) -> str:
     raise ValueError(f"{text!r}: give an email, or a platform id as PLATFORM:ID (e.g. kofi:12345)")
 
 
+CACHE_SIZE = 50_000
+
+
 class Pseudonymizer:
     """Turns identities into stable pseudonyms; caches, since donors repeat."""
 
@@ -51,6 +54,9 @@ class Pseudonymizer:
         found = self._cache.get(identity)
         if found is None:
             found = hmac.digest(self._key, identity.encode(), "sha256").hex()[:32]
-            if len(self._cache) < 1_000_000:
-                self._cache[identity] = found
+            if len(self._cache) >= CACHE_SIZE:
+                # Bounded: a ten-million-row import must not keep five million pseudonyms in memory.
+                # Recurring donors come back within a file, so a flat cache refilled as it goes suffices.
+                self._cache.clear()
+            self._cache[identity] = found
         return found

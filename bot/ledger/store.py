@@ -161,9 +161,6 @@ def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
     return notes
 
 
-_PSEUDONYM_CACHE = 50_000
-
-
 class Ledger:
     """The donation ledger. Open with :meth:`open`, close with :meth:`close`."""
 
@@ -182,7 +179,6 @@ class Ledger:
         self._reader = reader
         self._pseudonymize = pseudonymize
         self._lock = asyncio.Lock()
-        self._pseudonyms: dict[str, str] = {}
         self.notes = notes  # what opening did (upgrades, rebuilds), for the caller to log
 
     @classmethod
@@ -219,16 +215,10 @@ class Ledger:
         await self.close()
 
     def pseudonym(self, identity: str) -> str:
-        cached = self._pseudonyms.get(identity)
-        if cached is not None:
-            return cached
         if self._pseudonymize is None:
             raise LedgerError("the pseudonym key is not set (see ledger.pseudonym_key_env)")
         key = self._pseudonymize(identity)
         assert key is not None
-        if len(self._pseudonyms) >= _PSEUDONYM_CACHE:
-            self._pseudonyms.clear()  # recurring donors come back within a file: a flat cache suffices
-        self._pseudonyms[identity] = key
         return key
 
     # --- writing -------------------------------------------------------------------------
