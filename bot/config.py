@@ -65,8 +65,8 @@ class ConfigError(Exception):
 def _timezone(value: str) -> str:
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"{value[:80]!r} is not an IANA time zone (e.g. Europe/Paris)") from exc
     if value not in available_timezones() and value != "UTC":
         raise ValueError(f"{value!r} is not an IANA time zone (e.g. Europe/Paris)")
     return value
@@ -115,7 +115,16 @@ def _url(value: str) -> str:
     return value
 
 
+def _path(value: Path) -> Path:
+    if "\x00" in str(value):
+        raise ValueError("a path cannot hold a NUL character")
+    if not str(value).strip() or str(value) == ".":
+        raise ValueError("the path is empty")
+    return value
+
+
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
+SafePath = Annotated[Path, AfterValidator(_path)]
 LocaleName = Annotated[str, AfterValidator(_locale)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 CronExpr = Annotated[str, AfterValidator(_cron)]
@@ -139,7 +148,7 @@ class ProjectSettings(Section):
     base_currency: CurrencyCode = "EUR"
     donate_urls: list[Url] = []
     rates: dict[CurrencyCode, PositiveAmount] = {}
-    data_dir: Path = Path("data")
+    data_dir: SafePath = Path("data")
 
     @property
     def tz(self) -> ZoneInfo:
@@ -152,7 +161,7 @@ class LoggingSettings(Section):
 
 
 class LedgerSettings(Section):
-    path: Path = Path("donorbot.sqlite3")
+    path: SafePath = Path("donorbot.sqlite3")
     pseudonym_key_env: EnvName = "DONORBOT_PSEUDONYM_KEY"
 
 
@@ -184,8 +193,8 @@ class Goal(Section):
 
 
 class NewsSettings(Section):
-    dir: Path = Path("news")
-    templates_dir: Path | None = None
+    dir: SafePath = Path("news")
+    templates_dir: SafePath | None = None
 
 
 class ScheduleSettings(Section):
@@ -284,7 +293,7 @@ class TargetBase(Section):
 
 class ConsoleTarget(TargetBase):
     platform: Literal["console"]
-    output_dir: Path | None = None
+    output_dir: SafePath | None = None
 
 
 class MatrixTarget(TargetBase):

@@ -233,19 +233,18 @@ def test_missing_and_unreadable_files_are_config_errors(tmp_path: Path) -> None:
     assert folder.value.problems[0].startswith(f"{tmp_path}: cannot read")
 
 
-# --- known gaps -------------------------------------------------------------------------------
+# --- inputs that once crashed the loader -------------------------------------------------------------------------------
 
 KNOWN_GAPS = {
-    # Fix: bot/config.py _timezone also catches OSError (ZoneInfo opens a file named after the value).
+    # Refused by: bot/config.py _timezone also catches OSError (ZoneInfo opens a file named after the value).
     "a time zone name longer than a file name": 'timezone = "' + "a" * 300 + '"',
-    # Fix: bot/config.py refuses paths holding NUL (project.data_dir, ledger.path, news.dir,
+    # Refused by: bot/config.py refuses paths holding NUL (project.data_dir, ledger.path, news.dir,
     # news.templates_dir, targets[].output_dir); today the first mkdir raises ValueError.
     "a NUL in a path": 'data_dir = "a\\u0000b"',
 }
 
 
 @pytest.mark.parametrize("gap", sorted(KNOWN_GAPS))
-@pytest.mark.xfail(strict=True, reason="a known gap: see the fix named in KNOWN_GAPS")
 def test_known_gap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gap: str) -> None:
     file = tmp_path / "config.toml"
     file.write_text(f'[project]\nname = "x"\n{KNOWN_GAPS[gap]}\n', encoding="utf-8")

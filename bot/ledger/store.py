@@ -78,6 +78,11 @@ def _month_key(moment: datetime, tz: ZoneInfo) -> int:
     return local.year * 100 + local.month
 
 
+MAX_AMOUNT = 10**14  # minor units: a trillion in any currency, far inside SQLite's integers
+MIN_TIME = int(datetime(1970, 1, 2, tzinfo=UTC).timestamp())
+MAX_TIME = int(datetime(9998, 12, 30, tzinfo=UTC).timestamp())
+
+
 def _explain(exc: sqlite3.Error) -> str:
     """SQLite's terse errors, said so that a maintainer knows what to do."""
     text = str(exc)
@@ -257,6 +262,17 @@ class Ledger:
             raise ValueError(f"{d.source}:{d.external_id}: received_at has no time zone")
         if not d.external_id:
             raise ValueError(f"{d.source}: a donation needs an external id")
+        if not 0 <= d.amount <= MAX_AMOUNT:
+            raise ValueError(
+                f"{d.source}:{d.external_id}: amount {d.amount} is out of range (0 to {MAX_AMOUNT})"
+            )
+        try:
+            stamp = int(d.received_at.timestamp())
+            month = _month_key(d.received_at, self.tz)
+            if not MIN_TIME <= stamp <= MAX_TIME:
+                raise ValueError
+        except (ValueError, OverflowError, OSError):
+            raise ValueError(f"{d.source}:{d.external_id}: date {d.received_at!s} is out of range") from None
         donor_key = None
         if d.donor_id is not None:
             donor_key = self.pseudonym(d.donor_id)
@@ -268,8 +284,8 @@ class Ledger:
             _clip(d.message, MESSAGE_LIMIT) if d.public else None,
             d.amount,
             d.currency,
-            int(d.received_at.timestamp()),
-            _month_key(d.received_at, self.tz),
+            stamp,
+            month,
             int(d.recurring),
             d.kind.value,
             d.status.value,

@@ -7,6 +7,7 @@ See the README for what each holds.
 
 from __future__ import annotations
 
+import codecs
 import csv
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
@@ -55,10 +56,31 @@ def parse_when(text: str, tz: ZoneInfo) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _first_line_not_utf8(path: Path) -> int:
+    """The line holding the first byte that is not UTF-8 (read block by block)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    line = 1
+    with path.open("rb") as raw:
+        while block := raw.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                return line + block[: exc.start].count(b"\n")
+            line += block.count(b"\n")
+    return line
+
+
 class NativeCsvImporter:
     name = "csv"
 
     def rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
+        try:
+            yield from self._rows(path, tz)
+        except UnicodeDecodeError:
+            line = _first_line_not_utf8(path)
+            raise ValueError(f"{path}:{line}: not UTF-8 text (save the file as UTF-8)") from None
+
+    def _rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             try:

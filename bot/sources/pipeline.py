@@ -126,8 +126,11 @@ async def import_file(
     except _Abort:
         shown = [e.describe(path) for e in errors[:MAX_ERRORS_SHOWN]]
         raise ImportFailed(shown, max(len(errors) - MAX_ERRORS_SHOWN, 0)) from None
-    except ValueError as exc:
-        raise ImportFailed([str(exc)]) from None
+    except (ValueError, OverflowError) as exc:  # OverflowError: a date beyond year 1..9999 once in UTC
+        text = str(exc)
+        raise ImportFailed([text if text.startswith(str(path)) else f"{path}: {text}"]) from None
+    except csv.Error as exc:  # e.g. a field over the csv module's size limit
+        raise ImportFailed([f"{path}: not a readable CSV file: {exc}"]) from None
     result = batch.result
     summary.imported = result.inserted
     summary.duplicates = result.duplicates
