@@ -184,6 +184,8 @@ class Ledger:
         self._reader = reader
         self._pseudonymize = pseudonymize
         self._lock = asyncio.Lock()
+        self._queue: list[tuple[list[NewDonation | RefundEvent], asyncio.Future[WriteResult]]] = []
+        self._committer: asyncio.Task[None] | None = None
         self.notes = notes  # what opening did (upgrades, rebuilds), for the caller to log
 
     @classmethod
@@ -252,10 +254,70 @@ class Ledger:
         return WriteBatch(self)
 
     async def write(self, items: Iterable[NewDonation | RefundEvent]) -> WriteResult:
-        """Store donations and apply refunds, in one transaction."""
+        """Store donations and apply refunds, in one transaction.
+
+        Writes that arrive while another is being committed are grouped into the next
+        transaction (group commit): under a burst of webhooks each one costs a fraction of
+        a transaction, and when idle a write is committed at once. A write that fails
+        fails alone: a group that fails is retried one write at a time.
+        """
+        batch_items = list(items)
+        for item in batch_items:  # a bad record is refused before it can spoil a group
+            if isinstance(item, NewDonation):
+                self._row(item)
+        future: asyncio.Future[WriteResult] = asyncio.get_running_loop().create_future()
+        self._queue.append((batch_items, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued(), name="ledger group commit")
+        return await future
+
+    async def _commit_queued(self) -> None:
+        while self._queue:
+            group, self._queue = self._queue, []
+            try:
+                results = await self._commit_group(group)
+            except Exception as exc:
+                if len(group) == 1:
+                    if not group[0][1].done():
+                        group[0][1].set_exception(exc)
+                    continue
+                for one in group:  # find the write that failed; the others still go in
+                    try:
+                        [result] = await self._commit_group([one])
+                    except Exception as single:
+                        if not one[1].done():
+                            one[1].set_exception(single)
+                    else:
+                        if not one[1].done():
+                            one[1].set_result(result)
+                continue
+            for (_, future), result in zip(group, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def _commit_group(
+        self, group: list[tuple[list[NewDonation | RefundEvent], asyncio.Future[WriteResult]]]
+    ) -> list[WriteResult]:
+        results = []
         async with self.batch() as batch:
-            await batch.add(items)
-        return batch.result
+            for items, _ in group:
+                total = batch.result
+                before = (total.inserted, total.duplicates, total.refunds_applied, total.refunds_pending)
+                await batch.add(items)
+                results.append(
+                    WriteResult(
+                        inserted=total.inserted - before[0],
+                        duplicates=total.duplicates - before[1],
+                        refunds_applied=total.refunds_applied - before[2],
+                        refunds_pending=total.refunds_pending - before[3],
+                        months=set(),
+                    )
+                )
+        if len(results) == 1:
+            return [batch.result]  # alone: the whole batch's figures (refunds applied at commit too)
+        for result in results:
+            result.months = set(batch.result.months or ())
+        return results
 
     def _row(self, d: NewDonation) -> tuple[Any, ...]:
         if d.received_at.tzinfo is None:
