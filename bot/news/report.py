@@ -181,7 +181,7 @@ class MonthReport:
                     else g.reached_donors,
                     "percent": round(g.percent, 1),
                     "target_donors": g.target_donors,
-                    "reached_donors": g.reached_donors,
+                    "reached_donors": g.reached_donors if g.target_donors else None,  # counted only then
                 }
                 for g in self.goals
             ],
