@@ -118,8 +118,6 @@ def _url(value: str) -> str:
 def _path(value: Path) -> Path:
     if "\x00" in str(value):
         raise ValueError("a path cannot hold a NUL character")
-    if not str(value).strip() or str(value) == ".":
-        raise ValueError("the path is empty")
     return value
 
 
