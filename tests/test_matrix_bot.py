@@ -117,6 +117,62 @@ async def test_members_commands_are_answered_as_notices_replying_to_them(
     assert "2025-13" in bad.body
 
 
+async def test_milestones_and_a_preview_that_posts_nothing(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    room = await room_with_bot(alice, matrix_world, bob)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    service = await start_bot(config)
+    bot = matrix_world.bot.user_id
+
+    milestones = await ask(bob, room, "!milestones", bot)
+    assert isinstance(milestones, RoomMessageNotice)
+    assert "1,000 donors in one month" in milestones.body, milestones.body
+
+    preview = await ask(bob, room, "!news preview 2025-12", bot)
+    assert isinstance(preview, RoomMessageNotice)
+    assert preview.body.startswith("# Donor Friends") and "1,092" in preview.body
+    chart = await bob.wait_for(room, lambda e: isinstance(e, RoomMessageImage) and e.sender == bot)
+    assert is_reply_to(preview.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"])(chart)
+    assert service.core is not None
+    assert await service.core.ledger.query("SELECT * FROM deliveries") == [], "a preview is no delivery"
+
+
+async def test_a_french_room_is_answered_in_french_and_a_thread_in_its_thread(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    english = await room_with_bot(alice, matrix_world, bob)
+    french = await room_with_bot(alice, matrix_world, bob)
+    config = with_ledger(
+        write_config(
+            tmp_path / "config.toml",
+            matrix_world,
+            {"news": english, "nouvelles": french},
+            locales={"nouvelles": "fr"},
+        ),
+        demo_ledger,
+    )
+    await start_bot(config)
+    bot = matrix_world.bot.user_id
+
+    donors = await ask(bob, french, "!donors", bot)
+    assert "En décembre 2025" in donors.body and "1 092" in donors.body.replace("\u202f", " "), donors.body
+    helped = await ask(bob, french, "!help", bot)
+    assert "Ce que je sais faire" in helped.body
+    refused = await ask(bob, french, "!news post", bot)
+    assert "réservé aux admins" in refused.body
+    assert "December 2025" in (await ask(bob, english, "!donors", bot)).body
+
+    root = await bob.say(french, "Une question sur les dons")
+    asked = await bob.say(french, "!donate", thread=root)
+    answer = await bob.wait_for(french, lambda e: e.sender == bot and is_reply_to(asked)(e))
+    relation = answer.source["content"]["m.relates_to"]
+    assert relation["rel_type"] == "m.thread" and relation["event_id"] == root
+    assert "Merci d'y penser" in answer.body
+
+
 async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(
     tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
 ) -> None:
@@ -141,6 +197,72 @@ async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(
     assert service.core is not None
     rows = await service.core.ledger.query("SELECT state FROM deliveries WHERE target = 'news'")
     assert [r[0] for r in rows] == ["sent"]
+
+
+async def test_news_post_admins_by_power_level_in_an_older_room_or_by_config(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    carol_user = matrix_world.server.register(f"carol-{matrix_world.bot.user_id[1:].split(':')[0]}")
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    mallory, carol = await people(matrix_world.stranger), await people(carol_user)
+    bot = matrix_world.bot.user_id
+    # Room version 10: the creator is an ordinary entry of the power-levels map.
+    room = await alice.create_room(
+        version="10",
+        invite=(bot, bob.user_id, mallory.user_id, carol.user_id),
+        users={alice.user_id: 100, bob.user_id: 50},
+    )
+    for member in (bob, mallory, carol):
+        await member.join(room)
+    config = with_ledger(
+        write_config(
+            tmp_path / "config.toml",
+            matrix_world,
+            {"news": room},
+            matrix_extra=f'admins = ["{carol.user_id}"]',
+        ),
+        demo_ledger,
+    )
+    await start_bot(config)
+
+    refused = await ask(mallory, room, "!news post 2025-12", bot)
+    assert "is for the community's admins" in refused.body, refused.body
+    assert "news: sent" in (await ask(bob, room, "!news post 2025-12", bot)).body  # level 50
+    assert "news: already sent" in (await ask(carol, room, "!news post 2025-12", bot)).body  # listed
+    assert "news: already sent" in (await ask(alice, room, "!news post 2025-12", bot)).body  # level 100
+
+    # Power changes reach the bot through its sync: mallory promoted to 50 is an admin at once.
+    matrix_world.server.request(
+        "PUT",
+        f"/_matrix/client/v3/rooms/{room}/state/m.room.power_levels",
+        token=matrix_world.admin.access_token,
+        body={"users": {alice.user_id: 100, bob.user_id: 50, mallory.user_id: 50}},
+    )
+    await mallory.wait_for(room, lambda e: e.source.get("type") == "m.room.power_levels")
+    assert "news: already sent" in (await ask(mallory, room, "!news post 2025-12", bot)).body
+    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert len(bulletins) == 1
+
+
+async def test_commands_in_an_encrypted_room_are_answered_encrypted(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    bot = matrix_world.bot.user_id
+    room = await alice.create_room(invite=(bot, bob.user_id), encrypted=True)
+    await bob.join(room)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    await start_bot(config)
+
+    donors = await ask(bob, room, "!donors", bot)
+    assert isinstance(donors, RoomMessageNotice) and donors.decrypted
+    assert "1,092" in donors.body
+    raw = matrix_world.server.request(
+        "GET", f"/_matrix/client/v3/rooms/{room}/event/{donors.event_id}", token=bob.user.access_token
+    )
+    assert raw["type"] == "m.room.encrypted" and "1,092" not in str(raw)
+    # The reply relation stays outside the ciphertext, as the spec asks, so clients can thread it.
+    assert raw["content"]["m.relates_to"]["m.in_reply_to"]["event_id"]
 
 
 async def test_commands_from_before_the_start_are_not_replayed_and_bot_notices_are_ignored(

@@ -107,7 +107,12 @@ class Person:
     async def say(
         self, room_id: str, body: str, *, msgtype: str = "m.text", thread: str | None = None
     ) -> str:
-        """Send a message (encrypted when the room is); its event id."""
+        """Send a message (encrypted when the room is); its event id.
+
+        Catches up first, as a real client always has: in an encrypted room the keys of
+        devices that joined since the last sync (the bot's) must be known before sending.
+        """
+        await self.sync(0)
         content: dict[str, Any] = {"msgtype": msgtype, "body": body}
         if thread is not None:
             content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread, "is_falling_back": True}
