@@ -194,6 +194,30 @@ async def test_no_plain_text_into_an_encrypted_room_when_encryption_is_off(
     assert await alice.messages_from(room, matrix_world.bot.user_id) == []
 
 
+async def test_without_the_e2e_extra_the_bot_says_so_and_skips_encrypted_rooms(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    alice = await people(matrix_world.admin)
+    secret = await alice.create_room(invite=(matrix_world.bot.user_id,), encrypted=True)
+    plain = await alice.create_room(invite=(matrix_world.bot.user_id,))
+    # What an install without vodozemac looks like to the adapter (this venv has it).
+    monkeypatch.setattr("bot.chat.matrix.store.ENCRYPTION_ENABLED", False)
+    with caplog.at_level("WARNING", logger="bot.chat.matrix"):
+        sender = await sender_for(tmp_path, matrix_world, secret)
+    try:
+        assert sender.client.olm is None
+        with pytest.raises(PermanentDeliveryError, match="end-to-end encrypted but this bot cannot encrypt"):
+            await sender.send(target("news", secret), bulletin(), "donorbot.bulletin.news.2025-12.0")
+        await sender.send(target("other", plain), bulletin(image=False), "donorbot.bulletin.other.2025-12.0")
+    finally:
+        await sender.close()
+
+    assert "pip install 'matrix-nio[e2e]'" in caplog.text and "encrypted rooms will be skipped" in caplog.text
+    assert await alice.messages_from(secret, matrix_world.bot.user_id) == []
+    assert len(await alice.messages_from(plain, matrix_world.bot.user_id)) == 1
+
+
 async def test_a_room_the_bot_may_not_post_in_is_a_permanent_failure(
     tmp_path: Path, matrix_world: MatrixWorld, people: People
 ) -> None:

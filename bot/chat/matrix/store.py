@@ -123,6 +123,11 @@ async def connect(config: Config) -> AsyncClient:
         LoginFailed: the homeserver refused the token or the password.
     """
     settings = _settings(config)
+    if settings.encryption and not ENCRYPTION_ENABLED:
+        log.warning(
+            "Matrix: end-to-end encryption is unavailable (matrix-nio's e2e extra is not installed: "
+            "pip install 'matrix-nio[e2e]'); encrypted rooms will be skipped"
+        )
     client = _client(config, settings)
     try:
         await _login(client, config, settings)
