@@ -179,6 +179,28 @@ async def test_an_encrypted_room_gets_an_encrypted_bulletin_the_human_can_read(
     assert cipher != png(), "the picture is uploaded encrypted"
 
 
+async def test_a_restart_keeps_the_crypto_identity_in_the_data_dir(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People
+) -> None:
+    alice = await people(matrix_world.admin)
+    room = await alice.create_room(invite=(matrix_world.bot.user_id,), encrypted=True)
+    identities = []
+    for month in ("2025-11", "2025-12"):  # two runs of donorbot post, one data dir
+        sender = await sender_for(tmp_path, matrix_world, room)
+        try:
+            assert sender.client.olm is not None
+            identities.append(sender.client.olm.account.identity_keys["ed25519"])
+            await sender.send(
+                target("news", room), bulletin(image=False), f"donorbot.bulletin.news.{month}.0"
+            )
+        finally:
+            await sender.close()
+
+    assert identities[0] == identities[1], "the second run loaded the Olm account instead of making one"
+    posted = await alice.messages_from(room, matrix_world.bot.user_id)
+    assert len(posted) == 2 and all(m["decrypted"] for m in posted), posted
+
+
 async def test_no_plain_text_into_an_encrypted_room_when_encryption_is_off(
     tmp_path: Path, matrix_world: MatrixWorld, people: People
 ) -> None:
