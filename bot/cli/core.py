@@ -323,7 +323,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    problems = config.missing_secrets()
+    problems = config.missing_secrets() + _template_problems(config)
     warnings = _permission_warnings(config, path)
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -337,6 +337,16 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  ledger: {config.ledger_path}")
     print(f"  targets: {targets}")
     return 0
+
+
+def _template_problems(config: Config) -> list[str]:
+    """news.templates_dir: every template there compiles (a typo must not wait for the 1st)."""
+    from bot.news.render import Renderer, RenderError
+
+    try:
+        return [f"news.templates_dir: {problem}" for problem in Renderer(config).check()]
+    except RenderError as exc:
+        return [f"news.templates_dir: {exc}"]
 
 
 def _permission_warnings(config: Config, path: Path) -> list[str]:

@@ -9,6 +9,7 @@ A maintainer's folder (``news.templates_dir``) overrides any packaged template.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,10 @@ class Wording:
     def percent(self, value: float) -> Md:
         return Md(wording.percent(value, self.locale))
 
+    def date(self, when: date) -> Md:
+        """A day, written out: "June 30, 2026" / "30 juin 2026"."""
+        return Md(wording.day(when, self.locale))
+
     def bar(self, percent: float, width: int = 20) -> Md:
         """The text progress bar every client shows (the same as the goal picture's)."""
         from bot.news.chart import text_progress_bar
@@ -159,10 +164,10 @@ class Renderer:
         candidates = [f"{locale}/{name}", f"{language}/{name}", f"en/{name}"]
         try:
             return self.env.select_template(list(dict.fromkeys(candidates)))
-        except jinja2.TemplateSyntaxError as exc:
-            raise RenderError(f"template {exc.filename or exc.name}:{exc.lineno}: {exc.message}") from exc
         except jinja2.TemplateNotFound as exc:
             raise RenderError(f"no template {name} for locale {locale}") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(_describe(exc, None)) from exc
 
     def _context(self, locale: str) -> dict[str, Any]:
         project = self.config.project
@@ -172,17 +177,42 @@ class Renderer:
             "locale": locale,
         }
 
+    def check(self) -> list[str]:
+        """Compile every template of the maintainer's folder: one problem per broken template.
+
+        Catches syntax errors before the day a bulletin is due; an undefined name or a
+        sandbox violation only shows when the template runs (``donorbot preview``).
+        """
+        folder = self.config.templates_dir
+        if folder is None:
+            return []
+        problems = []
+        for name in jinja2.FileSystemLoader(folder).list_templates():
+            if not name.endswith(".j2"):
+                continue
+            try:
+                self.env.get_template(name)
+            except jinja2.TemplateSyntaxError as exc:
+                problems.append(_describe(exc, None))
+            except (OSError, UnicodeDecodeError) as exc:
+                problems.append(f"template {Path(folder) / name}: cannot be read ({exc})")
+        return problems
+
     def _render(self, template: jinja2.Template, context: dict[str, Any], block: str | None = None) -> str:
+        if block is not None and block not in template.blocks:
+            raise RenderError(f"template {template.filename or template.name}: no block {block!r}")
         try:
             if block is None:
                 return template.render(context)
-            if block not in template.blocks:
-                raise RenderError(f"template {template.name} has no block {block!r}")
-            ctx = template.new_context(context)
-            return "".join(template.blocks[block](ctx))
-        except jinja2.TemplateError as exc:
-            line = _template_line(exc, template)
-            raise RenderError(f"template {template.name}{line}: {exc}") from exc
+            try:
+                return "".join(template.blocks[block](template.new_context(context)))
+            except Exception:
+                # What render() does for a whole template: point the traceback at template lines.
+                self.env.handle_exception()
+        # Whatever a maintainer's template does wrong (a syntax error in an include, an undefined
+        # name, a sandbox violation, a division by zero) is their error to fix, not a crash.
+        except Exception as exc:
+            raise RenderError(_describe(exc, template)) from exc
 
     def message(self, markdown: str, *, title: str = "", image: Image | None = None) -> Message:
         markdown = _tidy(markdown)
@@ -222,19 +252,28 @@ class Renderer:
         return self.message(self._render(template, context, block=name), image=image)
 
 
-def _template_line(exc: Exception, template: jinja2.Template) -> str:
-    lineno = getattr(exc, "lineno", None)
-    if lineno:
-        return f":{lineno}"
+def _describe(exc: BaseException, template: jinja2.Template | None) -> str:
+    """``template FILE:LINE: problem`` for an error raised while loading or running a template."""
+    if isinstance(exc, jinja2.TemplateSyntaxError):
+        where = exc.filename or exc.name or (template.filename if template else None) or "?"
+        return f"template {where}:{exc.lineno}: {exc.message}"
+    where = (template.filename or template.name or "?") if template else "?"
+    line = None
+    # Jinja rewrites the traceback so that template frames carry the template's file and line.
     tb = exc.__traceback__
-    found = None
     while tb is not None:
-        if tb.tb_frame.f_code.co_filename == template.filename or tb.tb_frame.f_globals.get(
-            "__jinja_template__"
-        ):
-            found = template.get_corresponding_lineno(tb.tb_lineno)
+        if "__jinja_exception__" in tb.tb_frame.f_globals:
+            where, line = tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
-    return f":{found}" if found else ""
+    if isinstance(exc, jinja2.TemplateNotFound):
+        problem = f"no template named {exc.name!r}"
+    elif isinstance(exc, jinja2.exceptions.SecurityError):
+        problem = f"not allowed in a template: {exc}"
+    elif isinstance(exc, jinja2.TemplateError):
+        problem = str(exc)
+    else:
+        problem = f"{type(exc).__name__}: {exc}"
+    return f"template {where}{f':{line}' if line else ''}: {problem}"
 
 
 def _join(items: list[str], locale: str) -> str:

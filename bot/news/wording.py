@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from babel import Locale
@@ -11,7 +12,7 @@ from babel.numbers import format_currency, format_decimal, format_percent
 from bot.money import to_decimal
 from bot.months import Month
 
-__all__ = ["language", "money", "month_name", "number", "ordinal", "people", "percent"]
+__all__ = ["day", "language", "money", "month_name", "number", "ordinal", "people", "percent"]
 
 
 def language(locale: str) -> str:
@@ -27,8 +28,19 @@ def money(minor: int, currency: str, locale: str) -> str:
 
 
 def percent(value: float, locale: str) -> str:
-    """``value`` in percent, rounded (37.5 -> "38 %" in French)."""
-    return str(format_percent(value / 100, locale=locale))
+    """``value`` in percent, rounded (37.5 -> "38 %" in French).
+
+    "100 %" means done: 99.6 is said 99 %, as the goal picture says it.
+    """
+    shown = round(value)
+    if value < 100 <= shown:
+        shown = 99
+    return str(format_percent(shown / 100, locale=locale))
+
+
+def day(when: date, locale: str) -> str:
+    """ "June 30, 2026" / "30 juin 2026"."""
+    return str(format_date(when, "long", locale=locale))
 
 
 def month_name(month: Month, locale: str) -> str:
