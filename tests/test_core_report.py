@@ -175,3 +175,25 @@ async def test_bulletins_match_their_golden_files(core: Core, locale: str) -> No
         golden.write_text(message.markdown + "\n", encoding="utf-8")
     assert message.markdown + "\n" == golden.read_text(encoding="utf-8")
     assert "@everyone" not in message.markdown and "<b>" not in message.markdown
+
+
+async def test_a_goal_counts_converted_currencies_and_shows_the_others_apart(core: Core) -> None:
+    await core.ledger.write(
+        [
+            gift(100, "jon", Month(2026, 4), 3, 2000, "GBP"),  # no rate for pounds
+            gift(101, "kim", Month(2026, 4), 4, 1000, "USD"),  # 0.5 €/$ -> €5.00
+        ]
+    )
+    before = (await core.report(Month(2026, 3))).goals[0]
+    [goal] = (await core.report(Month(2026, 4))).goals
+    assert goal.reached_amount == before.reached_amount + 500, "dollars converted, pounds not added"
+    assert goal.unconverted == {"GBP": 2000}
+    assert goal.reached_donors == before.reached_donors + 2, "every donor counts, whatever the currency"
+    assert (await core.report(Month(2026, 4))).to_json()["goals"][0]["unconverted"] == {"GBP": "20.00"}
+    en = (await core.bulletin(Month(2026, 4), "en", image=False)).markdown
+    assert "Also given, and not counted above for want of an exchange rate: £20.00." in en
+    fr = (await core.bulletin(Month(2026, 4), "fr", image=False)).markdown
+    assert "faute de taux de change : 20,00\xa0£GB." in fr
+    reply = core.renderer.reply("goal", "en", goals=[goal]).markdown
+    assert "not counted above for want of an exchange rate: £20.00." in reply
+    assert before.unconverted == {}, "March had dollars only: nothing apart"

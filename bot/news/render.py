@@ -71,6 +71,13 @@ class Wording:
             return Md("")
         return Md(wording.money(minor, currency or self.base_currency, self.locale))
 
+    def amounts(self, minor_by_currency: dict[str, int]) -> Md:
+        """Amounts in several currencies, as a list: "$50.00 and £20.00" / "50,00 $US et 20,00 £GB"."""
+        money = [
+            wording.money(amount, code, self.locale) for code, amount in sorted(minor_by_currency.items())
+        ]
+        return Md(_join(money, self.locale) if money else "")
+
     def amount(self, major: Decimal | int, currency: str | None = None) -> Md:
         """Money given in major units (config thresholds)."""
         from babel.numbers import format_currency

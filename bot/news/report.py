@@ -68,6 +68,8 @@ class GoalProgress:
     reached_amount: int
     target_donors: int | None
     reached_donors: int
+    # Given in currencies without a configured rate (minor units of each): not in reached_amount.
+    unconverted: dict[str, int] = field(default_factory=dict)
 
     @property
     def percent(self) -> float:
@@ -182,6 +184,7 @@ class MonthReport:
                     "percent": round(g.percent, 1),
                     "target_donors": g.target_donors,
                     "reached_donors": g.reached_donors if g.target_donors else None,  # counted only then
+                    "unconverted": {code: dec(amount, code) for code, amount in g.unconverted.items()},
                 }
                 for g in self.goals
             ],
@@ -260,6 +263,7 @@ async def goal_progress(ledger: Ledger, config: Config, goal: Goal, until: datet
     else:
         amounts, donors = await ledger.period_figures(start, stop, donors=goal.donors is not None)
     reached, _ = convert.total(amounts)
+    unconverted = {code: amount for code, amount in sorted(amounts.items()) if not convert.can(code)}
     target = None
     if goal.amount is not None:
         target = int((goal.amount * Decimal(10) ** minor_digits(base)).to_integral_value())
@@ -273,6 +277,7 @@ async def goal_progress(ledger: Ledger, config: Config, goal: Goal, until: datet
         reached_amount=reached or 0,
         target_donors=goal.donors,
         reached_donors=donors,
+        unconverted=unconverted,
     )
 
 
