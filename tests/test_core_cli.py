@@ -150,3 +150,108 @@ def test_the_demo_runs_end_to_end_and_writes_its_chart(tmp_path: Path) -> None:
     charts = list((tmp_path / "demo").rglob("*.png"))
     assert charts and all(c.read_bytes().startswith(b"\x89PNG") for c in charts)
     assert any(str(c) in done.stdout for c in charts), "the chart's path is printed"
+
+
+def test_add_records_an_offline_donation_once_and_counts_it(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    args = ["add", "--amount", "25.00", "--currency", "eur", "--donor", "Cash@Example.org", "--date"]
+    first = donorbot(
+        config, *args, "2026-05-10", "--name", "Ann at the stand", "--public", "--id", "cheque-7"
+    )
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.strip() == "recorded 25.00 EUR on 2026-05-10 (id cheque-7)"
+    again = donorbot(config, *args, "2026-05-10", "--id", "cheque-7")
+    assert again.returncode == 0 and again.stdout.startswith("already recorded: 25.00 EUR"), again.stdout
+    # The same donor (their email, normalised), later, by cheque: a returning donor.
+    later = donorbot(config, *args[:5], "--donor", "cash@example.org", "--date", "2026-06-02", "--org")
+    assert later.returncode == 0, later.stderr
+    may, june = stats(config, "2026-05"), stats(config, "2026-06")
+    assert may["donations"] == 1 and may["total_base"] == "25.00" and may["new_donors"] == 1
+    assert june["returning_donors"] == 1 and june["new_donors"] == 0 and june["organisations"] == 1
+    assert "Ann at the stand" in donorbot(config, "preview", "--month", "2026-05").stdout
+    raw = (tmp_path / "data" / "donorbot.sqlite3").read_bytes()
+    assert b"cash@example.org" not in raw.lower(), "the email is never stored"
+
+
+@pytest.mark.parametrize(
+    ("args", "problem"),
+    [
+        (["--amount", "25.001", "--currency", "EUR"], "--amount:"),
+        (["--amount", "-3", "--currency", "EUR"], "--amount:"),
+        (["--amount", "0", "--currency", "EUR"], "--amount: must be more than zero"),
+        (["--amount", "5", "--currency", "EUX"], "--currency: 'EUX' is not an ISO 4217 code"),
+        (["--amount", "5", "--currency", "EUR", "--date", "2026-13-01"], "--date: '2026-13-01'"),
+        (["--amount", "5", "--currency", "EUR", "--name", "Ann"], "add --public if the donor agreed"),
+    ],
+)
+def test_add_refuses_bad_input_with_a_clear_error(tmp_path: Path, args: list[str], problem: str) -> None:
+    config = project(tmp_path)
+    done = donorbot(config, "add", *args)
+    assert done.returncode == 1 and problem in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert stats(config, "2026-01")["donations"] == 0
+
+
+def test_import_a_bad_row_names_file_line_and_column_and_imports_nothing(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    rows = [
+        "d1,2026-02-02T12:00:00Z,10.00,EUR,a@example.org,,false,succeeded",
+        "d2,2026-02-03T12:00:00Z,ten,EUR,b@example.org,,false,succeeded",
+        "d3,2026-02-04T12:00:00Z,5.00,EUR,c@example.org,,false,succeeded",
+    ]
+    path = write_csv(tmp_path / "d.csv", rows)
+    done = donorbot(config, "import", "csv", str(path))
+    assert done.returncode == 1
+    assert f"{path}:3: amount: " in done.stderr, done.stderr
+    assert "nothing was imported" in done.stderr and "Traceback" not in done.stderr
+    assert stats(config, "2026-02")["donations"] == 0, "one transaction per file"
+
+    dry = donorbot(config, "import", "csv", str(path), "--skip-invalid", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "would import: 2" in dry.stdout and "dry run: nothing was written" in dry.stdout
+    assert stats(config, "2026-02")["donations"] == 0 and not (tmp_path / "d.csv.rejected.csv").exists()
+
+    skip = donorbot(config, "import", "csv", str(path), "--skip-invalid")
+    assert skip.returncode == 0, skip.stderr
+    assert "imported: 2" in skip.stdout and "rejected (invalid): 1" in skip.stdout
+    rejected = (tmp_path / "d.csv.rejected.csv").read_text(encoding="utf-8")
+    assert "d2" in rejected and "amount" in rejected and "d1" not in rejected
+    assert stats(config, "2026-02")["total_base"] == "15.00"
+
+
+def test_a_refund_imported_later_is_taken_out_of_its_month(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    paid = "r1,2026-03-05T12:00:00Z,40.00,EUR,a@example.org,Ann,true,succeeded"
+    other = "r2,2026-03-06T12:00:00Z,10.00,EUR,b@example.org,,false,succeeded"
+    assert (
+        donorbot(config, "import", "csv", str(write_csv(tmp_path / "a.csv", [paid, other]))).returncode == 0
+    )
+    assert stats(config, "2026-03")["total_base"] == "50.00"
+    refund = write_csv(tmp_path / "b.csv", [paid.replace("succeeded", "refunded")])
+    done = donorbot(config, "import", "csv", str(refund))
+    assert done.returncode == 0 and "refunds applied: 1" in done.stdout, done.stdout
+    march = stats(config, "2026-03")
+    assert march["total_base"] == "10.00" and march["donors"] == 1 and march["donations"] == 1
+    assert "Ann" not in donorbot(config, "preview", "--month", "2026-03").stdout, (
+        "a refunded donor is not thanked"
+    )
+
+
+def test_anonymous_donors_are_counted_but_never_named(tmp_path: Path) -> None:
+    config = project(tmp_path)
+    rows = [
+        # A name given without consent to be public, and donations without any donor.
+        "n1,2026-03-05T12:00:00Z,40.00,EUR,secret@example.org,Zebulon Private,false,succeeded",
+        "n2,2026-03-06T12:00:00Z,10.00,EUR,,Quentin Nobody,false,succeeded",
+        "n3,2026-03-07T12:00:00Z,10.00,EUR,,,false,succeeded",
+        "n4,2026-03-08T12:00:00Z,5.00,EUR,pub@example.org,Paula Public,true,succeeded",
+    ]
+    assert donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows))).returncode == 0
+    march = stats(config, "2026-03")
+    assert march["donors"] == 4 and march["anonymous_donors"] == 2
+    shown = donorbot(config, "preview", "--month", "2026-03").stdout
+    assert "Paula Public" in shown and "4 donors" in shown
+    for hidden in ("Zebulon", "Quentin", "secret@"):
+        assert hidden not in shown
+    raw = (tmp_path / "data" / "donorbot.sqlite3").read_bytes()
+    assert b"Zebulon" not in raw and b"Quentin" not in raw, "a private name is not even stored"
