@@ -86,14 +86,17 @@ def test_an_unconverted_currency_is_shown_beside_the_total_never_hidden_in_it(tm
     assert donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows))).returncode == 0
     preview = donorbot(config, "preview", "--month", "2026-03")
     assert preview.returncode == 0, preview.stderr
-    assert "A total of €100.00 + $50.00 was raised" in preview.stdout
+    assert "A total of €100.00 + $50.00 (no exchange rate configured for USD) was raised" in preview.stdout
 
     (tmp_path / "rated").mkdir()
     rated = project(tmp_path / "rated", "rates = { USD = 0.5 }\n")
     assert donorbot(rated, "import", "csv", str(tmp_path / "d.csv")).returncode == 0
     converted = donorbot(rated, "preview", "--month", "2026-03")
     assert converted.returncode == 0, converted.stderr
-    assert "A total of €125.00 (€100.00 and $50.00 converted at the configured rates)" in converted.stdout
+    assert (
+        "A total of €125.00 (including $50.00 converted at the configured rates) was raised"
+        in converted.stdout
+    )
 
 
 def test_a_short_pseudonym_key_is_a_clear_configuration_error(tmp_path: Path) -> None:

@@ -177,7 +177,7 @@ async def test_bulletins_match_their_golden_files(core: Core, locale: str) -> No
     assert "@everyone" not in message.markdown and "<b>" not in message.markdown
 
 
-async def test_a_goal_counts_converted_currencies_and_shows_the_others_apart(core: Core) -> None:
+async def test_converted_currencies_are_counted_and_the_others_shown_apart(core: Core) -> None:
     await core.ledger.write(
         [
             gift(100, "jon", Month(2026, 4), 3, 2000, "GBP"),  # no rate for pounds
@@ -192,6 +192,10 @@ async def test_a_goal_counts_converted_currencies_and_shows_the_others_apart(cor
     assert (await core.report(Month(2026, 4))).to_json()["goals"][0]["unconverted"] == {"GBP": "20.00"}
     en = (await core.bulletin(Month(2026, 4), "en", image=False)).markdown
     assert "Also given, and not counted above for want of an exchange rate: £20.00." in en
+    assert (
+        "A total of €5.00 (including $10.00 converted at the configured rates)"
+        " + £20.00 (no exchange rate configured for GBP) was raised"
+    ) in en, "what was converted and what was not"
     fr = (await core.bulletin(Month(2026, 4), "fr", image=False)).markdown
     assert "faute de taux de change : 20,00\xa0£GB." in fr
     reply = core.renderer.reply("goal", "en", goals=[goal]).markdown

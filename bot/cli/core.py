@@ -182,7 +182,12 @@ def _print_table(config: Config, report: Any) -> None:
     for code, amount in sorted(report.totals.items()):
         rows.append((f"total {code}", money(amount, code), ""))
     rows += [
-        (f"total in {base}", money(report.total_base), delta(report.total_vs_previous)),
+        (
+            f"total in {base}",
+            money(report.total_base),
+            delta(report.total_vs_previous)
+            + (f" (without {', '.join(report.unconverted)}: no rate)" if report.unconverted else ""),
+        ),
         ("median donation", money(report.median_base), ""),
         ("largest donation", money(report.largest_base), ""),
         ("donors a year before", wording.number(report.donors_vs_year_ago.previous or 0, locale), ""),

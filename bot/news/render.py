@@ -114,25 +114,41 @@ class Wording:
         return Md(f" : « {text} »" if style == "fr" else f": “{text}”")
 
     def totals(self, report: Any) -> Md:
-        """The month's total in the base currency; currencies without a rate are added on their own.
+        """The month's total in the base currency, saying what was converted and what was not.
 
-        "€38,178.00", "€38,178.00 (€30,000.00 and $9,000.00 converted at the configured rates)",
-        "€38,178.00 + $11,941.00" when dollars have no rate: never a sum that hides a currency.
+        "€38,178.00"; "€38,178.00 (including $9,000.00 converted at the configured rates)";
+        "€30,000.00 + $11,941.00 (no exchange rate configured for USD)": never a sum that
+        hides a currency, never a converted amount passed off as given in the base currency.
         """
-        money = {code: wording.money(amount, code, self.locale) for code, amount in report.totals.items()}
-        unconverted = [
-            money[code] for code in sorted(getattr(report, "unconverted", []) or []) if code in money
-        ]
+        french = self.locale.startswith("fr")
+        unconverted = sorted(
+            code for code in (getattr(report, "unconverted", None) or []) if code in report.totals
+        )
         if report.total_base is None:
-            return Md(" + ".join(money[code] for code in sorted(money)))
-        base = wording.money(report.total_base, self.base_currency, self.locale)
-        converted = [money[code] for code in sorted(money) if money[code] not in unconverted]
-        text = base
-        if len(converted) > 1:
-            joined = _join(converted, self.locale)
-            text += f" ({joined} {'convertis aux taux configurés' if self.locale.startswith('fr') else 'converted at the configured rates'})"
+            parts = [wording.money(report.totals[code], code, self.locale) for code in unconverted]
+        else:
+            base = wording.money(report.total_base, self.base_currency, self.locale)
+            converted = [
+                wording.money(amount, code, self.locale)
+                for code, amount in sorted(report.totals.items())
+                if code != self.base_currency and code not in unconverted
+            ]
+            if converted:
+                joined = _join(converted, self.locale)
+                base += (
+                    f" (dont {joined} convertis aux taux configurés)"
+                    if french
+                    else f" (including {joined} converted at the configured rates)"
+                )
+            parts = [base] + [wording.money(report.totals[code], code, self.locale) for code in unconverted]
+        text = " + ".join(parts)
         if unconverted:
-            text += "".join(f" + {amount}" for amount in unconverted)
+            codes = _join(unconverted, self.locale)
+            text += (
+                f" (aucun taux de change configuré pour {codes})"
+                if french
+                else f" (no exchange rate configured for {codes})"
+            )
         return Md(text)
 
     def name(self, text: str | None) -> Md:
