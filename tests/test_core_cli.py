@@ -128,19 +128,54 @@ def test_a_maintainer_template_error_names_the_template_and_line(
     assert done.stdout == "", "nothing half-rendered"
 
 
-def test_stats_json_and_the_bulletin_say_the_same_figures(tmp_path: Path) -> None:
-    config = project(tmp_path)
+@pytest.mark.parametrize("locale", ["en", "fr"])
+def test_stats_json_and_the_bulletin_say_the_same_figures(tmp_path: Path, locale: str) -> None:
+    from decimal import Decimal
+
+    from bot.news import wording
+
+    config = project(
+        tmp_path,
+        f'locale = "{locale}"\n[milestones]\nmonthly_donors = [5]\n'
+        '[[goals]]\nname = "server"\ntitle = "Server"\namount = 500\nstart = 2026-03-01\nend = 2026-12-31\n',
+    )
     rows = [
+        f"m{i},2026-02-{1 + i:02d}T12:00:00Z,10.00,EUR,p{i}@example.org,,false,succeeded" for i in range(3)
+    ]
+    rows += [
+        f"n{i},2026-03-{1 + i:02d}T12:00:00Z,20.00,EUR,p{i}@example.org,,false,succeeded" for i in range(2)
+    ]
+    rows += [
         f"c{i},2026-04-{1 + i % 28:02d}T12:00:00Z,{3 + i}.00,EUR,p{i % 7}@example.org,,false,succeeded"
         for i in range(20)
     ]
+    rows.append("r1,2026-04-20T12:00:00Z,15.00,EUR,,,false,succeeded")
     assert donorbot(config, "import", "csv", str(write_csv(tmp_path / "d.csv", rows))).returncode == 0
     figures = stats(config, "2026-04")
-    preview = donorbot(config, "preview", "--month", "2026-04").stdout
-    assert figures["donors"] == 7
-    assert f"{figures['donors']} donors" in preview or f"**{figures['donors']}** people" in preview
-    total = f"€{float(str(figures['total_base'])):,.2f}"
-    assert total in preview
+    # Babel's French separators, as plain spaces, so the test reads like the bulletin.
+    preview = (
+        donorbot(config, "preview", "--month", "2026-04").stdout.replace("\xa0", " ").replace("\u202f", " ")
+    )
+
+    def said(text: str) -> str:
+        return text.replace("\xa0", " ").replace("\u202f", " ")
+
+    assert figures["donors"] == 8 and figures["new_donors"] == 4 and figures["records"] == ["donors", "total"]
+    number = {
+        "en": "{n} of you gave for the very first time",
+        "fr": "{n} d'entre vous ont donné pour la toute première fois",
+    }
+    assert number[locale].format(n=figures["new_donors"]) in preview
+    assert said(wording.people(int(str(figures["donors"])), locale)) in preview
+    total = said(wording.money(int(Decimal(str(figures["total_base"])) * 100), "EUR", locale))
+    assert total in preview and preview.count(total) >= 2, "the record sentence and the donations paragraph"
+    [milestone] = figures["milestones"]  # type: ignore[misc]
+    assert milestone == {"kind": "monthly_donors", "threshold": 5}
+    sentence = {"en": "at least {n} people gave in a single month", "fr": "au moins {n} personnes ont donné"}
+    assert sentence[locale].format(n=milestone["threshold"]) in preview
+    [goal] = figures["goals"]  # type: ignore[misc]
+    reached = said(wording.money(int(Decimal(goal["reached"]) * 100), "EUR", locale))
+    assert f"{said(wording.percent(goal['percent'], locale))}, {reached}" in preview
 
 
 def test_the_demo_runs_end_to_end_and_writes_its_chart(tmp_path: Path) -> None:
