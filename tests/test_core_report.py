@@ -7,6 +7,7 @@ Set DONORBOT_REGENERATE_GOLDEN=1 to rewrite tests/golden/ after a deliberate cha
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -201,3 +202,26 @@ async def test_converted_currencies_are_counted_and_the_others_shown_apart(core:
     reply = core.renderer.reply("goal", "en", goals=[goal]).markdown
     assert "not counted above for want of an exchange rate: £20.00." in reply
     assert before.unconverted == {}, "March had dollars only: nothing apart"
+
+
+@pytest.mark.parametrize("locale", ["en", "fr"])
+async def test_hostile_names_and_messages_are_shown_as_text(core: Core, locale: str) -> None:
+    hostile = ["@everyone", "<script>alert(1)</script>", "**bold**", "[x](http://evil.example)", "@here"]
+    await core.ledger.write(
+        [
+            gift(200 + i, f"h{i}", Month(2026, 5), 1 + i, 500, public=True, display_name=text, message=text)
+            for i, text in enumerate(hostile)
+        ]
+    )
+    bulletin = await core.bulletin(Month(2026, 5), locale, image=False)
+    assert bulletin.markdown.count("\n- ") >= len(hostile), "every public donor is listed"
+    for version in (bulletin.markdown, bulletin.html, bulletin.text):
+        assert "@everyone" not in version and "@here" not in version, "no mention pings anyone"
+        assert "http://evil.example" not in version, "no link to follow"
+    assert "<script" not in bulletin.html and "<strong>bold" not in bulletin.html
+    assert re.findall(r'<a href="([^"]*)"', bulletin.html) == ["https://example.org/donate"]
+    listed = [line for line in bulletin.markdown.splitlines() if line.startswith(("- €5.00", "- 5,00"))]
+    assert len(listed) == len(hostile)
+    for line in listed:
+        assert re.search(r"(?<!\\)[<>*\[\]]", line) is None, f"unescaped Markdown or HTML in {line!r}"
+    assert "<script>alert(1)</script>" in bulletin.text, "in plain text, the words stay as they were written"
