@@ -186,7 +186,7 @@ class Goal(Section):
         if self.amount is None and self.donors is None:
             raise ValueError("a goal needs amount, donors, or both")
         if self.end < self.start:
-            raise ValueError(f"end ({self.end}) is before start ({self.start})")
+            raise ValueError(f"end: {self.end} is before start ({self.start})")
         return self
 
 
@@ -338,24 +338,29 @@ class Config(Section):
     @classmethod
     def _unique_targets(cls, targets: list[Any]) -> list[Any]:
         names = [t.name for t in targets]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"two targets are named {name!r}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"targets[{i}].name: two targets are named {name!r}")
         return targets
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Config:
         for i, target in enumerate(self.targets):
             if target.platform == "matrix" and self.matrix is None:
-                raise ValueError(f"targets[{i}] ({target.name}) is a Matrix target but [matrix] is missing")
+                raise ValueError(
+                    f"targets[{i}].platform: {target.name} is a Matrix target but [matrix] is missing"
+                )
             if target.platform == "discord" and self.discord is None:
-                raise ValueError(f"targets[{i}] ({target.name}) is a Discord target but [discord] is missing")
+                raise ValueError(
+                    f"targets[{i}].platform: {target.name} is a Discord target but [discord] is missing"
+                )
         names = [g.name for g in self.goals]
-        for name in names:
-            if names.count(name) > 1:
-                raise ValueError(f"two goals are named {name!r}")
+        for i, name in enumerate(names):
+            if name in names[:i]:
+                raise ValueError(f"goals[{i}].name: two goals are named {name!r}")
         if self.project.base_currency in self.project.rates:
-            raise ValueError("project.rates must not list the base currency itself")
+            base = self.project.base_currency
+            raise ValueError(f"project.rates.{base}: {base} is the base currency; it needs no rate")
         return self
 
     # --- derived values -------------------------------------------------------------------
@@ -479,9 +484,15 @@ def _describe(exc: ValidationError, text: str, file: Path, data: dict[str, Any])
     problems = []
     for error in exc.errors():
         loc = _clean_loc(error["loc"], data)
-        key = _dotted(loc) or "(top level)"
         message = _message(error)
-        line = _locate(text, loc)
+        # A check over several keys names the key it is about first: "targets[1].name: ...".
+        named = _NAMED.match(message) if error["type"] == "value_error" else None
+        if named:
+            path = tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", named.group(1)))
+            loc = path if not loc or path[0] == loc[0] else (*loc, *path)
+            message = named.group(2)
+        key = _dotted(loc) or "(top level)"
+        line = _locate(text, _key_of(loc, data))
         where = f"{file}:{line}" if line else str(file)
         problems.append(f"{where}: {key}: {message}")
     return problems
@@ -506,6 +517,24 @@ def _clean_loc(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | 
         else:
             node = None
     return tuple(cleaned)
+
+
+_NAMED = re.compile(r"^([a-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+(?:\[\d+\])?)*): (.+)$", re.DOTALL)
+
+
+def _key_of(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
+    """The key path up to a value's line: an item of an inline list is on its key's line."""
+    node: Any = data
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and isinstance(node, list):
+            if not (part < len(node) and isinstance(node[part], dict)):
+                return loc[:i]
+            node = node[part]
+        elif isinstance(node, dict):
+            node = node.get(part)
+        else:
+            return loc[:i]
+    return loc
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:
