@@ -36,10 +36,16 @@ def check_config(
         ("[project]\ntimezone = 'UTC'\n", 1, "project.name", "required"),
         (
             BASE + '[[targets]]\nname = "a"\nplatform = "console"\n[[targets]]\nname = "a"\nplatform = "console"\n',
-            None, "targets", "a",
+            7, "targets[1].name", "two targets are named 'a'",
         ),
         (BASE + '[[targets]]\nname = "x"\nplatform = "telegram"\n', 3, "targets", "platform"),
-        (BASE + '[[goals]]\nname = "g"\ntitle = "G"\nstart = 2026-02-01\nend = 2026-01-01\namount = 5\n', None, "goals", "before"),
+        (BASE + '[[targets]]\nname = "x"\nplatform = "discord"\nchannel_id = 1\n', 5, "targets[0].platform", "[discord] is missing"),
+        (BASE + '[[goals]]\nname = "g"\ntitle = "G"\nstart = 2026-02-01\nend = 2026-01-01\namount = 5\n', 7, "goals[0].end", "before start"),
+        (BASE + '[[goals]]\nname = "g"\ntitle = "G"\nstart = 2026-02-01\nend = 2026-03-01\n', 3, "goals[0]", "needs amount, donors"),
+        (BASE + 'rates = { EUR = 1 }\n', 3, "project.rates.EUR", "base currency"),
+        (BASE + 'rates = { USD = -1 }\n', 3, "project.rates.USD", "greater than 0"),
+        (BASE + 'donate_urls = [\n  "https://ok.example",\n  "javascript:alert(1)",\n]\n', 3, "project.donate_urls[1]", "http(s) URL"),
+        (BASE + '[milestones]\nmonthly_donors = [100, -5]\n', 4, "milestones.monthly_donors[1]", "greater than 0"),
         (BASE + "[ledger]\npseudonym_key_env = 'not a name'\n", 4, "ledger.pseudonym_key_env", "environment variable"),
     ],
 )  # fmt: skip
