@@ -158,8 +158,15 @@ class LoggingSettings(Section):
     format: Literal["text", "json"] = "text"
 
 
+def _file_path(value: Path) -> Path:
+    # "" and "." are the data folder itself: the ledger would take the folder's name.
+    if value.name in ("", ".", ".."):
+        raise ValueError(f"{str(value)!r} is a folder, not a file name (e.g. donorbot.sqlite3)")
+    return value
+
+
 class LedgerSettings(Section):
-    path: SafePath = Path("donorbot.sqlite3")
+    path: Annotated[Path, AfterValidator(_path), AfterValidator(_file_path)] = Path("donorbot.sqlite3")
     pseudonym_key_env: EnvName = "DONORBOT_PSEUDONYM_KEY"
 
 
