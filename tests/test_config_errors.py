@@ -47,6 +47,7 @@ def check_config(
         (BASE + 'donate_urls = [\n  "https://ok.example",\n  "javascript:alert(1)",\n]\n', 3, "project.donate_urls[1]", "http(s) URL"),
         (BASE + '[milestones]\nmonthly_donors = [100, -5]\n', 4, "milestones.monthly_donors[1]", "greater than 0"),
         (BASE + "[ledger]\npseudonym_key_env = 'not a name'\n", 4, "ledger.pseudonym_key_env", "environment variable"),
+        (BASE + '[ledger]\npath = ""\n', 4, "ledger.path", "not a file name"),
     ],
 )  # fmt: skip
 def test_each_problem_is_one_line_with_file_line_and_key(
