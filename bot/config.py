@@ -368,6 +368,15 @@ class Config(Section):
         if self.project.base_currency in self.project.rates:
             base = self.project.base_currency
             raise ValueError(f"project.rates.{base}: {base} is the base currency; it needs no rate")
+        # A console target's folder, like every path in the file, is relative to the file's folder
+        # (not to wherever donorbot was started). Frozen model: set once, while validating.
+        targets = [
+            t.model_copy(update={"output_dir": self.resolve(t.output_dir)})
+            if isinstance(t, ConsoleTarget) and t.output_dir is not None
+            else t
+            for t in self.targets
+        ]
+        object.__setattr__(self, "targets", targets)
         return self
 
     # --- derived values -------------------------------------------------------------------
