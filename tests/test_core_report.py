@@ -225,3 +225,13 @@ async def test_hostile_names_and_messages_are_shown_as_text(core: Core, locale: 
     for line in listed:
         assert re.search(r"(?<!\\)[<>*\[\]]", line) is None, f"unescaped Markdown or HTML in {line!r}"
     assert "<script>alert(1)</script>" in bulletin.text, "in plain text, the words stay as they were written"
+
+
+async def test_the_chart_series_never_counts_anonymous_donors_as_returning(core: Core) -> None:
+    series = await core.history(Month(2026, 3), 24)
+    assert len(series) == 24 and series[-1].month == Month(2026, 3)
+    assert all(m.donors == 0 for m in series[:-6]), "months before the first donation are empty"
+    march = series[-1]
+    assert (march.donors, march.new_donors, march.returning_donors) == (8, 4, 2)
+    december = series[-4]
+    assert (december.donors, december.returning_donors) == (3, 2)  # ann and bob came back, dan is new
