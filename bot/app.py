@@ -133,6 +133,10 @@ class Service:
         """Open the ledger, listen for webhooks, schedule, catch up; connect chat in the background."""
         self.core = await Core.open(self.config)
         try:
+            # A typo in a maintainer's template shows now, not on the 1st of the month.
+            problems = self.core.renderer.check()
+            if problems:
+                raise ConfigError([f"news.templates_dir: {problem}" for problem in problems])
             await self._start_webhooks()
             platforms = {t.platform for t in self.targets}
             if "console" in platforms:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.chat.commands import parse_bang
@@ -29,3 +31,36 @@ def test_bang_commands_are_parsed_with_their_argument(
     text: str, parsed: tuple[str, str | None] | None
 ) -> None:
     assert parse_bang(text) == parsed
+
+
+def broken_reply_template(tmp_path: Path) -> Path:
+    """A project whose replies template breaks in the ``donate`` block only."""
+    repo = Path(__file__).resolve().parents[1]
+    mine = tmp_path / "mine" / "en"
+    mine.mkdir(parents=True)
+    for source in (repo / "templates" / "en").iterdir():
+        text = source.read_text(encoding="utf-8")
+        if source.name == "replies.md.j2":
+            text = text.replace("{% block donate %}", "{% block donate %}{{ nosuchthing.x }}")
+        (mine / source.name).write_text(text, encoding="utf-8")
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('[project]\nname = "P"\ndata_dir = "d"\n[news]\ntemplates_dir = "mine"\n')
+    return config_file
+
+
+async def test_a_broken_reply_template_gives_a_short_apology_not_a_crash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.chat.commands import CommandService, Invocation
+    from bot.config import load_config
+    from bot.core import Core
+
+    monkeypatch.setenv("DONORBOT_PSEUDONYM_KEY", "commands-test-key-0123456789")
+    core = await Core.open(load_config(broken_reply_template(tmp_path)))
+    try:
+        reply = await CommandService(core).handle(Invocation("donate"))
+        fine = await CommandService(core).handle(Invocation("help"))
+    finally:
+        await core.close()
+    assert not reply.ok and "Sorry" in reply.message.markdown
+    assert fine.ok

@@ -7,6 +7,7 @@ platform. Nothing here knows Discord or Matrix.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from bot.chat.message import Message
 from bot.months import Month
+from bot.news.render import RenderError
 
 if TYPE_CHECKING:
     from bot.config import Target
@@ -74,6 +76,7 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("help", {"en": "What I can do", "fr": "Ce que je sais faire"}),
 )
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +125,12 @@ def parse_bang(text: str) -> tuple[str, str | None] | None:
     return (word, rest[0] if rest else None)
 
 
+_SORRY = {
+    "en": "Sorry, I cannot answer that right now: the maintainers have been told.",
+    "fr": "Désolé, je ne peux pas répondre pour l'instant : les mainteneurs ont été prévenus.",
+}
+
+
 @dataclass
 class CommandService:
     """Answers invocations from the ledger, the report and the templates."""
@@ -131,6 +140,15 @@ class CommandService:
     now: Callable[[], datetime] | None = field(default=None)
 
     async def handle(self, inv: Invocation) -> Reply:
+        try:
+            return await self._handle(inv)
+        except RenderError as exc:
+            # A broken maintainer template: say so in the log, and give the member a short answer.
+            log.error("/%s: %s", inv.command, exc)
+            text = _SORRY.get(inv.locale.split("_")[0], _SORRY["en"])
+            return Reply(Message(markdown=text, text=text, html=f"<p>{text}</p>"), ephemeral=True, ok=False)
+
+    async def _handle(self, inv: Invocation) -> Reply:
         spec = _BY_NAME.get(inv.command)
         render = self.core.renderer
         if spec is None:
