@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -14,24 +12,11 @@ from bot.chat.errors import PermanentDeliveryError, TransientDeliveryError
 from bot.chat.message import Image, Message
 from bot.config import Config, DiscordTarget
 from tests.discord_emulator import DiscordEmulator
+from tests.png_support import tiny_png
 
 pytest_plugins = ["tests.discord_emulator.fixtures"]
 
 MESSAGES = r"/channels/\d+/messages$"
-
-
-def tiny_png(width: int = 3, height: int = 2) -> bytes:
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
 
 
 def bulletin(paragraphs: list[str], image: Image | None = None) -> Message:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-import zlib
 from pathlib import Path
 
 import pytest
@@ -13,26 +11,15 @@ from bot.chat.errors import PermanentDeliveryError, TransientDeliveryError
 from bot.chat.matrix import LoginFailed, MatrixSender, open_sender, transaction_id
 from bot.chat.message import Image, Message
 from bot.config import MatrixTarget
+from tests.png_support import tiny_png
 from tests.synapse.fixtures import MatrixWorld, People, write_config
 from tests.synapse.homeserver import download
 
 pytest_plugins = ["tests.synapse.fixtures"]
 
 
-def png(width: int = 2, height: int = 2) -> bytes:
-    """A tiny valid PNG."""
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    rows = b"".join(b"\x00" + b"\xff\x80\x00" * width for _ in range(height))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(rows))
-        + chunk(b"IEND", b"")
-    )
+def png() -> bytes:
+    return tiny_png(2, 2)
 
 
 def bulletin(image: bool = True) -> Message:
