@@ -297,6 +297,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     dry_run=args.dry_run,
                     skip_invalid=args.skip_invalid,
                     progress=lambda line: progress.update(task, completed=line),
+                    expected_rows=total,
                 )
             except ImportFailed as exc:
                 for line in exc.errors:

@@ -20,9 +20,9 @@ class DonorKind(StrEnum):
     ORGANISATION = "organisation"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass is built several times slower, per row of an import
 class NewDonation:
-    """A donation as a source reports it, before pseudonymisation.
+    """A donation as a source reports it, before pseudonymisation. Not changed once made.
 
     ``donor_id`` is the platform-qualified identifier made by
     :func:`bot.ledger.pseudonym.donor_identity` (``email:jo@example.com`` or

@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from bot.ledger.migrations import LATEST, migrate
-from bot.ledger.models import NewDonation, RefundEvent, Status, WriteResult
+from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate
+from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status, WriteResult
 from bot.ledger.pseudonym import Pseudonymizer
-from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE, REBUILD_DELTA
+from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE, REBUILD
 
 __all__ = ["Ledger", "LedgerError", "MonthRow", "PublicDonation", "WriteBatch"]
 
@@ -78,6 +78,37 @@ def _month_key(moment: datetime, tz: ZoneInfo) -> int:
     return local.year * 100 + local.month
 
 
+class _MonthOfStamp:
+    """``_month_key`` for a Unix time, remembered per hour: an import asks millions of times.
+
+    An hour is remembered only when the zone's offset is the same at both its ends and
+    both ends fall in one month: then every instant of it does, and the answer is the one
+    ``_month_key`` gives. Other hours (a change of offset inside) are computed each time.
+    """
+
+    LIMIT = 200_000
+
+    def __init__(self, tz: ZoneInfo) -> None:
+        self.tz = tz
+        self.hours: dict[int, int] = {}
+
+    def __call__(self, stamp: int) -> int:
+        hour = stamp // 3600
+        month = self.hours.get(hour)
+        if month is not None:
+            return month
+        first = datetime.fromtimestamp(hour * 3600, self.tz)
+        last = datetime.fromtimestamp(hour * 3600 + 3599, self.tz)
+        month = first.year * 100 + first.month
+        if first.utcoffset() == last.utcoffset() and last.year * 100 + last.month == month:
+            if len(self.hours) >= self.LIMIT:
+                self.hours.clear()
+            self.hours[hour] = month
+            return month
+        return _month_key(datetime.fromtimestamp(stamp, UTC), self.tz)
+
+
+_VALUES: dict[DonorKind | Status, str] = {member: member.value for member in (*DonorKind, *Status)}
 MAX_AMOUNT = 10**14  # minor units: a trillion in any currency, far inside SQLite's integers
 MIN_TIME = int(datetime(1970, 1, 2, tzinfo=UTC).timestamp())
 MAX_TIME = int(datetime(9998, 12, 30, tzinfo=UTC).timestamp())
@@ -116,7 +147,7 @@ def _connect_sync(path: Path) -> sqlite3.Connection:
 
 def _rebuild_rollups(db: sqlite3.Connection) -> None:
     """Recompute every rollup from the donations (inside the caller's transaction)."""
-    for statement in (*PREPARE, *CLEAR_ROLLUPS, REBUILD_DELTA, *APPLY_DELTA):
+    for statement in (*CLEAR_ROLLUPS, *REBUILD):
         db.execute(statement)
     db.execute(
         "INSERT INTO meta (key, value) VALUES ('rollups', 'ok') ON CONFLICT (key) DO UPDATE SET value = 'ok'"
@@ -183,6 +214,7 @@ class Ledger:
         self._writer = writer
         self._reader = reader
         self._pseudonymize = pseudonymize
+        self._month_of = _MonthOfStamp(tz)
         self._lock = asyncio.Lock()
         self._queue: list[tuple[list[NewDonation | RefundEvent], asyncio.Future[WriteResult]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -249,9 +281,13 @@ class Ledger:
                     raise LedgerError(f"{self.path}: cannot write: {_explain(exc)}") from exc
                 raise
 
-    def batch(self) -> WriteBatch:
-        """A transaction for many writes: ``async with ledger.batch() as b: await b.add(items)``."""
-        return WriteBatch(self)
+    def batch(self, expected_rows: int = 0) -> WriteBatch:
+        """A transaction for many writes: ``async with ledger.batch() as b: await b.add(items)``.
+
+        ``expected_rows`` (an import's line count) lets a large write into a smaller ledger
+        take the bulk route: indexes and rollups built once at the end instead of row by row.
+        """
+        return WriteBatch(self, expected_rows)
 
     async def write(self, items: Iterable[NewDonation | RefundEvent]) -> WriteResult:
         """Store donations and apply refunds, in one transaction.
@@ -330,33 +366,35 @@ class Ledger:
             )
         try:
             stamp = int(d.received_at.timestamp())
-            month = _month_key(d.received_at, self.tz)
             if not MIN_TIME <= stamp <= MAX_TIME:
                 raise ValueError
         except (ValueError, OverflowError, OSError):
             raise ValueError(f"{d.source}:{d.external_id}: date {d.received_at!s} is out of range") from None
+        # A whole second: the month of the stored time (fractions of a second are not stored).
+        month = self._month_of(stamp)
         donor_key = None
         if d.donor_id is not None:
             donor_key = self.pseudonym(d.donor_id)
+        public = d.public
         return (
             d.source,
             d.external_id,
             donor_key,
-            _clip(d.display_name, NAME_LIMIT) if d.public else None,
-            _clip(d.message, MESSAGE_LIMIT) if d.public else None,
+            _clip(d.display_name, NAME_LIMIT) if public else None,
+            _clip(d.message, MESSAGE_LIMIT) if public else None,
             d.amount,
             d.currency,
             stamp,
             month,
             int(d.recurring),
-            d.kind.value,
-            d.status.value,
+            _VALUES[d.kind],
+            _VALUES[d.status],
         )
 
     async def rebuild_rollups(self) -> None:
         """Recompute every rollup from the donations."""
         async with self.writing() as db:
-            for statement in (*CLEAR_ROLLUPS, REBUILD_DELTA, *APPLY_DELTA):
+            for statement in (*CLEAR_ROLLUPS, *REBUILD):
                 await db.execute(statement)
 
     async def forget(self, identity: str) -> dict[str, int]:
@@ -588,11 +626,24 @@ class Ledger:
         return await self._all(sql, params)
 
 
-class WriteBatch:
-    """One write transaction; rollups are brought up to date just before it commits."""
+# Below this many new donations the rollups are always updated by delta, and indexes kept.
+BULK_MIN_ROWS = 10_000
 
-    def __init__(self, ledger: Ledger) -> None:
+
+class WriteBatch:
+    """One write transaction; rollups are brought up to date just before it commits.
+
+    A batch that adds at least as many donations as the ledger held (a first import, a
+    large catch-up) is a bulk write: the secondary indexes are dropped at the start and
+    built again at the end, and the rollups are recomputed from scratch rather than
+    updated row by row. Both happen inside the transaction, so a failure or a dry run
+    rolls them back with everything else.
+    """
+
+    def __init__(self, ledger: Ledger, expected_rows: int = 0) -> None:
         self._ledger = ledger
+        self._expected_rows = expected_rows
+        self._bulk = False
         self._context: Any = None
         self._db: aiosqlite.Connection | None = None
         self._first_new_id = 0
@@ -602,10 +653,23 @@ class WriteBatch:
     async def __aenter__(self) -> WriteBatch:
         self._context = self._ledger.writing()
         self._db = await self._context.__aenter__()
-        cursor = await self._db.execute("SELECT coalesce(max(id), 0) FROM donations")
-        row = await cursor.fetchone()
-        self._first_new_id = int(row[0]) + 1 if row else 1
+        try:
+            cursor = await self._db.execute("SELECT coalesce(max(id), 0) FROM donations")
+            row = await cursor.fetchone()
+            self._first_new_id = int(row[0]) + 1 if row else 1
+            if self._expected_rows >= max(BULK_MIN_ROWS, self._first_new_id - 1):
+                self._bulk = True
+                for name in DONATION_INDEXES:
+                    await self._db.execute(f"DROP INDEX IF EXISTS {name}")
+        except BaseException as error:
+            await self._context.__aexit__(type(error), error, error.__traceback__)
+            raise
         return self
+
+    @property
+    def bulk(self) -> bool:
+        """Whether this batch took the bulk route (indexes and rollups built at the end)."""
+        return self._bulk
 
     def abort(self) -> None:
         """Roll back at exit instead of committing (``--dry-run``); the result still counts."""
@@ -674,15 +738,31 @@ class WriteBatch:
                 " (SELECT source, external_id FROM donations WHERE id >= ? AND status != 'succeeded')",
                 (lo,),
             )
-        await db.execute(
-            "INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM donations WHERE id >= ? AND status = 'succeeded'",
-            (lo,),
-        )
-        cursor = await db.execute("SELECT DISTINCT d.month FROM temp.delta x JOIN donations d ON d.id = x.id")
+        if self._bulk:
+            for statement in DONATION_INDEXES.values():
+                await db.execute(statement)
+        cursor = await db.execute("SELECT coalesce(max(id), 0) FROM donations")
+        last = (await cursor.fetchone() or (0,))[0]
         assert self.result.months is not None
-        self.result.months.update(row[0] for row in await cursor.fetchall())
-        for statement in APPLY_DELTA:
-            await db.execute(statement)
+        if last - lo + 1 >= max(BULK_MIN_ROWS, lo - 1):
+            # At least as many new donations as old ones: recomputing is cheaper than a delta.
+            cursor = await db.execute(
+                "SELECT DISTINCT month FROM donations WHERE id >= ? AND status = 'succeeded'", (lo,)
+            )
+            self.result.months.update(row[0] for row in await cursor.fetchall())
+            for statement in ("DELETE FROM temp.delta", *CLEAR_ROLLUPS, *REBUILD):
+                await db.execute(statement)
+        else:
+            await db.execute(
+                "INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM donations WHERE id >= ? AND status = 'succeeded'",
+                (lo,),
+            )
+            cursor = await db.execute(
+                "SELECT DISTINCT d.month FROM temp.delta x JOIN donations d ON d.id = x.id"
+            )
+            self.result.months.update(row[0] for row in await cursor.fetchall())
+            for statement in APPLY_DELTA:
+                await db.execute(statement)
         await db.execute(
             "INSERT INTO meta (key, value) VALUES ('last_write', ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

@@ -34,7 +34,7 @@ class Skipped:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per imported row: not frozen, which would cost more than parsing it
 class Parsed:
     line: int
     item: NewDonation | RefundEvent

@@ -90,14 +90,21 @@ async def import_file(
     dry_run: bool = False,
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
+    expected_rows: int | None = None,
 ) -> ImportSummary:
-    """Import ``path`` with ``importer``; raise ImportFailed (nothing written) on a bad row."""
+    """Import ``path`` with ``importer``; raise ImportFailed (nothing written) on a bad row.
+
+    ``expected_rows`` is the file's line count when the caller has it (for its progress
+    bar); it lets a large import take the ledger's bulk route (see ``Ledger.batch``).
+    """
     summary = ImportSummary(file=path, platform=importer.name, dry_run=dry_run)
     rows: Iterator[Parsed | Skipped | RowError] = importer.rows(path, tz)
     errors: list[RowError] = []
     next_chunk: Callable[[], list[Parsed | Skipped | RowError]] = lambda: list(islice(rows, CHUNK))  # noqa: E731
     try:
-        async with ledger.batch() as batch:
+        if expected_rows is None:
+            expected_rows = await asyncio.to_thread(count_lines, path)
+        async with ledger.batch(expected_rows) as batch:
             last_line = 0
             while chunk := await asyncio.to_thread(next_chunk):
                 items: list[NewDonation | RefundEvent] = []
