@@ -159,3 +159,36 @@ def test_the_bulk_route_is_taken_only_when_the_write_outweighs_the_ledger(tmp_pa
     # Too small for the bulk route; as big as an empty-ish ledger; smaller than the ledger.
     assert asyncio.run(body()) == [False, True, False]
     check_whole(tmp_path / "l.sqlite3")
+
+
+def test_a_long_import_on_a_terminal_shows_its_progress_and_its_last_phase(tmp_path: Path) -> None:
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    config = project(tmp_path)
+    csv = write(tmp_path / "a.csv", rows(BULK_MIN_ROWS + 100))
+    leader, follower = pty.openpty()
+    env = {**os.environ, "DONORBOT_PSEUDONYM_KEY": KEY, "COLUMNS": "120"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "--config", str(config), "import", "csv", str(csv)],
+        stdout=subprocess.PIPE, stderr=follower, env=env, text=True,
+    )  # fmt: skip
+    os.close(follower)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out, _ = proc.communicate(timeout=120)
+    os.close(leader)
+    assert proc.returncode == 0
+    assert f"imported: {BULK_MIN_ROWS + 100}" in out
+    screen = shown.decode("utf-8", "replace")
+    assert "importing" in screen
+    assert "building indexes and monthly figures" in screen

@@ -275,19 +275,25 @@ def cmd_import(args: argparse.Namespace) -> int:
         return fail(f"{args.file}: no such file")
 
     async def body(core: Any) -> int:
+        from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         total = count_lines(args.file)
         with Progress(
-            TextColumn("importing"),
+            TextColumn("{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             transient=True,
             disable=not sys.stderr.isatty() or total < 5000,
-            console=None,
+            console=Console(stderr=True),  # the summary goes to stdout, which may be a file
         ) as progress:
-            task = progress.add_task("import", total=total)
+            task = progress.add_task("importing", total=total)
+
+            def finishing(bulk: bool) -> None:
+                what = "building indexes and monthly figures" if bulk else "updating monthly figures"
+                progress.update(task, description=what, completed=total, refresh=True)
+
             try:
                 summary = await import_file(
                     core.ledger,
@@ -298,6 +304,7 @@ def cmd_import(args: argparse.Namespace) -> int:
                     skip_invalid=args.skip_invalid,
                     progress=lambda line: progress.update(task, completed=line),
                     expected_rows=total,
+                    finishing=finishing,
                 )
             except ImportFailed as exc:
                 for line in exc.errors:

@@ -91,11 +91,15 @@ async def import_file(
     skip_invalid: bool = False,
     progress: Callable[[int], None] | None = None,
     expected_rows: int | None = None,
+    finishing: Callable[[bool], None] | None = None,
 ) -> ImportSummary:
     """Import ``path`` with ``importer``; raise ImportFailed (nothing written) on a bad row.
 
     ``expected_rows`` is the file's line count when the caller has it (for its progress
     bar); it lets a large import take the ledger's bulk route (see ``Ledger.batch``).
+    ``finishing`` is called once every row is in, before the ledger brings its indexes
+    and rollups up to date and commits, with whether the bulk route was taken (that can
+    take a while: a caller shows it).
     """
     summary = ImportSummary(file=path, platform=importer.name, dry_run=dry_run)
     rows: Iterator[Parsed | Skipped | RowError] = importer.rows(path, tz)
@@ -130,6 +134,8 @@ async def import_file(
                 raise _Abort
             if dry_run:
                 batch.abort()
+            elif finishing is not None:
+                finishing(batch.bulk)
     except _Abort:
         shown = [e.describe(path) for e in errors[:MAX_ERRORS_SHOWN]]
         raise ImportFailed(shown, max(len(errors) - MAX_ERRORS_SHOWN, 0)) from None
