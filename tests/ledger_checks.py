@@ -8,7 +8,15 @@ from typing import Any
 
 from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE
 
-__all__ = ["ROLLUP_TABLES", "donation_rows", "integrity", "rollups", "rollups_recomputed", "snapshot"]
+__all__ = [
+    "ROLLUP_TABLES",
+    "donation_rows",
+    "index_sql",
+    "integrity",
+    "rollups",
+    "rollups_recomputed",
+    "snapshot",
+]
 
 ROLLUP_TABLES = ("month_stats", "month_totals", "month_amounts", "donors", "donor_months")
 _RECORD_TABLES = ("donations", "pending_refunds")
@@ -40,6 +48,18 @@ def snapshot(path: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 def donation_rows(path: Path) -> list[tuple[Any, ...]]:
     return snapshot(path)["donations"]
+
+
+def index_sql(path: Path) -> dict[str, str]:
+    """The donations table's indexes (not the automatic one), their SQL with whitespace normalised."""
+    db = _copy(path)
+    try:
+        found = db.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'donations' AND sql IS NOT NULL"
+        ).fetchall()
+    finally:
+        db.close()
+    return {name: " ".join(sql.split()) for name, sql in found}
 
 
 def integrity(path: Path) -> str:

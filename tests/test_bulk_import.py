@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from ledger_checks import integrity, rollups, rollups_recomputed, snapshot
+from ledger_checks import index_sql, integrity, rollups, rollups_recomputed, snapshot
 from test_core_cli import KEY, donorbot, project
 
 from bot.ledger.migrations import DONATION_INDEXES
@@ -55,15 +55,6 @@ def rows(count: int, *, first_id: int = 0, seed: int = 1, refunds_of: range = ra
 def write(path: Path, lines: list[str]) -> Path:
     path.write_text(HEADER + "".join(line + "\n" for line in lines), encoding="utf-8")
     return path
-
-
-def index_sql(ledger: Path) -> dict[str, str]:
-    """The donations table's indexes, their SQL with whitespace normalised."""
-    with sqlite3.connect(ledger) as db:
-        found = db.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'donations' AND sql IS NOT NULL"
-        ).fetchall()
-    return {name: " ".join(sql.split()) for name, sql in found}
 
 
 def check_whole(ledger: Path) -> None:

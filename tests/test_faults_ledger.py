@@ -15,6 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from ledger_checks import index_sql
+
+from bot.ledger.migrations import DONATION_INDEXES
 
 KEY = "faults-test-key-0123456789"
 HEADER = "id,date,amount,currency,donor,name,public\n"
@@ -87,6 +90,8 @@ def test_kill_9_during_a_large_import_leaves_a_consistent_ledger_and_a_rerun_com
 
     count, rollups = ledger_state(ledger)
     assert count == 10, "the interrupted import left nothing behind: it was one transaction"
+    # 150,000 rows into 10: the bulk route, which drops the indexes inside the transaction.
+    assert index_sql(ledger) == DONATION_INDEXES, "the dropped indexes came back with the rollback"
     assert rollups == recomputed(ledger, config)
 
     rerun = donorbot(config, "import", "csv", str(csv))
