@@ -70,6 +70,36 @@ def _first_line_not_utf8(path: Path) -> int:
     return line
 
 
+def _donation(
+    external_id: str,
+    amount: int,
+    currency: str,
+    when: datetime,
+    donor: str,
+    name: str,
+    message: str,
+    public: bool,
+    recurring: bool,
+    kind: DonorKind,
+    status: Status = Status.SUCCEEDED,
+) -> NewDonation:
+    """A row's donation once its values are read (``donor``, ``name``, ``message`` stripped)."""
+    return NewDonation(
+        source="csv",
+        external_id=external_id,
+        amount=amount,
+        currency=currency,
+        received_at=when,
+        donor_id=donor_identity("csv", donor, donor if "@" in donor else None),
+        public=public,
+        display_name=name or None,
+        message=message or None,
+        recurring=recurring,
+        kind=kind,
+        status=status,
+    )
+
+
 _CACHE_LIMIT = 100_000
 
 
@@ -93,8 +123,8 @@ class _FastRows:
         self.status = index.get("status")
         self.currencies: dict[str, str] = {}
         self.amounts: dict[tuple[str, str], int] = {}
-        self.flags = {word: True for word in _TRUE} | {word: False for word in _FALSE}
-        self.kinds = {word: kind for word, kind in _KINDS.items()} | {"": DonorKind.PERSON}
+        self.flags = dict.fromkeys(_TRUE, True) | dict.fromkeys(_FALSE, False)
+        self.kinds = _KINDS | {"": DonorKind.PERSON}
 
     def parse(self, fields: list[str]) -> NewDonation | None:
         try:
@@ -129,19 +159,7 @@ class _FastRows:
         name = fields[i].strip() if i is not None else ""
         i = self.message
         message = fields[i].strip() if i is not None else ""
-        return NewDonation(
-            source="csv",
-            external_id=external_id,
-            amount=amount,
-            currency=currency,
-            received_at=when,
-            donor_id=donor_identity("csv", donor, donor if "@" in donor else None),
-            public=public,
-            display_name=name or None,
-            message=message or None,
-            recurring=recurring,
-            kind=kind,
-        )
+        return _donation(external_id, amount, currency, when, donor, name, message, public, recurring, kind)
 
     def _currency(self, raw: str) -> str | None:
         code = raw.strip().upper()
@@ -251,22 +269,20 @@ class NativeCsvImporter:
                 problem = f"{get('status')!r} is not succeeded, refunded or disputed"
             yield RowError(line, column, problem, raw)
             return
-        donor = get("donor")
         yield Parsed(
             line,
-            NewDonation(
-                source="csv",
-                external_id=external_id,
-                amount=amount,
-                currency=currency,
-                received_at=when,
-                donor_id=donor_identity("csv", donor, donor if "@" in donor else None),
-                public=public,
-                display_name=get("name") or None,
-                message=get("message") or None,
-                recurring=recurring,
-                kind=_KINDS[kind_text],
-                status=status,
+            _donation(
+                external_id,
+                amount,
+                currency,
+                when,
+                get("donor"),
+                get("name"),
+                get("message"),
+                public,
+                recurring,
+                _KINDS[kind_text],
+                status,
             ),
         )
         if status is not Status.SUCCEEDED:
