@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.chat.message import Message
+from bot.chat.sender import PartLog
 from bot.config import ConsoleTarget, Target
 
 __all__ = ["ConsoleSender"]
@@ -21,7 +22,9 @@ class ConsoleSender:
         self._stream = stream
         self._default_dir = default_dir
 
-    async def send(self, target: Target, message: Message, key: str) -> list[str]:
+    async def send(
+        self, target: Target, message: Message, key: str, parts: PartLog | None = None
+    ) -> list[str]:
         stream = self._stream or sys.stdout
         print(message.markdown, file=stream)
         if message.image is not None:

@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import nh3
 from markdown_it import MarkdownIt
 
-__all__ = ["ALLOWED_TAGS", "paragraphs", "to_html", "to_text"]
+__all__ = ["ALLOWED_TAGS", "paragraphs", "split_sections", "to_html", "to_text"]
 
 # The HTML subset Matrix clients render (client-server spec, m.room.message formats).
 ALLOWED_TAGS = {
@@ -74,3 +74,25 @@ def to_text(html: str) -> str:
 def paragraphs(markdown: str) -> tuple[str, ...]:
     """The Markdown cut at blank lines, for platforms with a length limit."""
     return tuple(part.strip("\n") for part in re.split(r"\n\s*\n", markdown.strip()) if part.strip())
+
+
+_FENCE = re.compile(r"^\s{0,3}(```|~~~)")
+
+
+def split_sections(markdown: str) -> list[tuple[str, str]]:
+    """The Markdown cut before each level-2 heading: ``[(heading, markdown), ...]``.
+
+    The first item is the lead (heading ``""``), possibly empty when the text
+    starts with a heading; a ``## `` inside a code fence does not cut.
+    """
+    sections: list[tuple[str, list[str]]] = [("", [])]
+    fenced = False
+    for line in markdown.splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        if not fenced and line.startswith("## "):
+            sections.append((line[3:].strip(), [line]))
+        else:
+            sections[-1][1].append(line)
+    out = [(heading, "\n".join(lines).strip("\n")) for heading, lines in sections]
+    return [item for i, item in enumerate(out) if i == 0 or item[1]]

@@ -17,11 +17,11 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.chat.message import Image, Message
+from bot.chat.message import Image, Message, Section
 from bot.config import Config
 from bot.months import Month
 from bot.news import wording
-from bot.news.markup import paragraphs, to_html, to_text
+from bot.news.markup import paragraphs, split_sections, to_html, to_text
 from bot.news.untrusted import NAME_LENGTH, clean, defuse, untrusted
 
 __all__ = ["Md", "RenderError", "Renderer", "packaged_templates"]
@@ -240,6 +240,10 @@ class Renderer:
     def message(self, markdown: str, *, title: str = "", image: Image | None = None) -> Message:
         markdown = _tidy(markdown)
         html = to_html(markdown)
+        cuts = split_sections(markdown)
+        sections: tuple[Section, ...] = ()
+        if len(cuts) > 1:
+            sections = tuple(_section(heading, part) for heading, part in cuts)
         return Message(
             markdown=markdown,
             text=to_text(html),
@@ -247,6 +251,7 @@ class Renderer:
             image=image,
             title=title,
             paragraphs=paragraphs(markdown),
+            sections=sections,
         )
 
     def bulletin(self, report: Any, locale: str, *, news: str | None, image: Image | None = None) -> Message:
@@ -273,6 +278,11 @@ class Renderer:
         context.update(values)
         template = self._template(locale, "replies.md.j2")
         return self.message(self._render(template, context, block=name), image=image)
+
+
+def _section(heading: str, markdown: str) -> Section:
+    html = to_html(markdown)
+    return Section(heading, markdown, to_text(html), html, paragraphs(markdown))
 
 
 def _describe(exc: BaseException, template: jinja2.Template | None) -> str:

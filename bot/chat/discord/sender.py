@@ -15,6 +15,7 @@ from bot.chat.discord.nonce import nonce_for
 from bot.chat.discord.split import DISCORD_MESSAGE_LIMIT, paragraphs_of, split_paragraphs
 from bot.chat.errors import DeliveryError, PermanentDeliveryError
 from bot.chat.message import Image, Message
+from bot.chat.sender import PartLog
 from bot.config import Config, DiscordSettings, DiscordTarget, Target
 
 __all__ = ["DiscordSender", "bulletin_parts", "open_sender", "post_mentions", "reply_mentions"]
@@ -76,11 +77,13 @@ class DiscordSender:
         self._claim: EndpointClaim | None = None
         self._lock = asyncio.Lock()
 
-    async def send(self, target: Target, message: Message, key: str) -> list[str]:
+    async def send(
+        self, target: Target, message: Message, key: str, parts: PartLog | None = None
+    ) -> list[str]:
         if not isinstance(target, DiscordTarget):
             raise PermanentDeliveryError(f"{target.name}: not a Discord target")
-        parts = bulletin_parts(message, target.mention_role)
-        if not parts:
+        contents = bulletin_parts(message, target.mention_role)
+        if not contents:
             raise PermanentDeliveryError(f"{target.name}: the message is empty")
         where = f"Discord channel {target.channel_id} ({target.name})"
         try:
@@ -88,7 +91,7 @@ class DiscordSender:
             announce = target.publish and await self._is_announcement_channel(client, target.channel_id)
             channel = client.get_partial_messageable(target.channel_id)
             sent: list[discord.Message] = []
-            for number, content in enumerate(parts):
+            for number, content in enumerate(contents):
                 options: dict[str, Any] = {
                     "nonce": nonce_for(key, number),  # discord.py adds enforce_nonce: true
                     "allowed_mentions": post_mentions(target),

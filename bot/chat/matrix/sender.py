@@ -34,6 +34,7 @@ from bot.chat.matrix import failures
 from bot.chat.matrix.formatting import image_content, text_content
 from bot.chat.matrix.store import connect
 from bot.chat.message import Image, Message
+from bot.chat.sender import PartLog
 from bot.config import Config, MatrixTarget, Target
 
 __all__ = ["MatrixSender", "open_sender", "transaction_id"]
@@ -73,7 +74,9 @@ class MatrixSender:
 
     # --- the Sender protocol ----------------------------------------------------------------
 
-    async def send(self, target: Target, message: Message, key: str) -> list[str]:
+    async def send(
+        self, target: Target, message: Message, key: str, parts: PartLog | None = None
+    ) -> list[str]:
         if not isinstance(target, MatrixTarget):
             raise PermanentDeliveryError(f"{target.name} is not a Matrix target")
         room_id = await self.room_id(target.room)
