@@ -87,12 +87,12 @@ def _currency(value: str) -> str:
 
 
 def _cron(value: str) -> str:
-    # APScheduler is the one that will run it, so it is the one that judges it.
-    from apscheduler.triggers.cron import CronTrigger
+    # The parser the schedule runs on is the one that judges it.
+    from bot.crontab import CrontabError, parse_crontab
 
     try:
-        CronTrigger.from_crontab(value, timezone="UTC")
-    except ValueError as exc:
+        parse_crontab(value)
+    except CrontabError as exc:
         raise ValueError(f"{value!r} is not a cron expression ({exc})") from exc
     return value
 

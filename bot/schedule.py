@@ -1,12 +1,12 @@
 """When bulletins are due: cron expressions read on the project's wall clock.
 
-A cron line means local time ("10:00 on the 1st, in Paris"). APScheduler's own
-``CronTrigger`` fires twice when the clocks go back (02:30 happens twice) and
-can return a time already past; :class:`LocalCron` evaluates the expression on
-the naive wall clock instead and maps each wall time to one instant: a wall
-time that happens twice fires on its first occurrence only, one that does not
-exist (the spring gap) fires just after the gap. So a daylight-saving change
-never skips nor doubles a run.
+A cron line means local time ("10:00 on the 1st, in Paris"), with crontab(5)'s
+syntax and rules (``bot.crontab``). :class:`LocalCron` finds the next matching
+wall time and maps it to one instant, as Debian's cron does across a
+daylight-saving change: a wall time that happens twice (the autumn's repeated
+hour) fires on its first occurrence only; one that does not exist (the spring
+gap) fires at the end of the gap, the first instant after it, once however many
+of its times matched. So a daylight-saving change never skips nor doubles a run.
 
 The time maths takes ``now`` as an argument so it is tested without waiting.
 """
@@ -19,9 +19,9 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.base import BaseTrigger
-from apscheduler.triggers.cron import CronTrigger
 
 from bot.config import Config, Target
+from bot.crontab import parse_crontab
 from bot.months import Month
 
 __all__ = ["DueRun", "LocalCron", "cron_of", "due_runs", "month_reported", "next_runs", "trigger_of"]
@@ -35,25 +35,43 @@ class LocalCron(BaseTrigger):  # type: ignore[misc]
     def __init__(self, expression: str, tz: tzinfo) -> None:
         self.expression = expression
         self.tz = tz
-        self._wall = CronTrigger.from_crontab(expression, timezone=UTC)
+        self._wall = parse_crontab(expression)
 
     def __repr__(self) -> str:
         return f"LocalCron({self.expression!r}, {self.tz})"
 
+    def instant_of(self, wall: datetime) -> datetime:
+        """The one instant (UTC) a naive wall time fires at in ``tz``."""
+        first = wall.replace(tzinfo=self.tz, fold=0).astimezone(UTC)
+        if first.astimezone(self.tz).replace(tzinfo=None) == wall:
+            return first  # exists; fold=0 is the first of a repeated time
+        # In a gap: fold=0 read it with the offset before the change, which lands past the
+        # gap; the gap ends at the change itself, found by bisection (offsets change on whole seconds).
+        low = wall.replace(tzinfo=self.tz, fold=1).astimezone(UTC)
+        high, after = first, first.astimezone(self.tz).utcoffset()
+        while high - low > timedelta(seconds=1):
+            mid = low + (high - low) / 2
+            if mid.astimezone(self.tz).utcoffset() == after:
+                high = mid
+            else:
+                low = mid
+        return high.replace(microsecond=0)
+
     def _instants(self, after: datetime) -> Iterator[datetime]:
         """Fire instants strictly after ``after`` (aware), in order."""
-        wall = after.astimezone(self.tz).replace(tzinfo=UTC, fold=0) - timedelta(hours=3)
-        candidate: datetime | None = self._wall.get_next_fire_time(None, wall)
+        # Start a few hours back on the wall clock: a wall time just before ``after``'s may
+        # map to an instant after it (a gap's times fire at its end).
+        wall: datetime | None = after.astimezone(self.tz).replace(tzinfo=None) - timedelta(hours=3)
         last = after
         for _ in range(_SEARCH_LIMIT):
-            if candidate is None:
+            assert wall is not None
+            wall = self._wall.next_after(wall)
+            if wall is None:
                 return
-            # fold=0: the first of a repeated wall time; a missing one lands after the gap.
-            instant = candidate.replace(tzinfo=self.tz, fold=0).astimezone(UTC)
+            instant = self.instant_of(wall)
             if instant > last:
                 last = instant
                 yield instant.astimezone(self.tz)
-            candidate = self._wall.get_next_fire_time(candidate, candidate + timedelta(seconds=1))
 
     def get_next_fire_time(self, previous_fire_time: datetime | None, now: datetime) -> datetime | None:
         after = now - timedelta(microseconds=1)  # "now" itself may fire

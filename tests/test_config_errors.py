@@ -32,6 +32,12 @@ def check_config(
         (BASE + 'locale = "xx_YY_ZZ"\n', 3, "project.locale", "locale"),
         (BASE + 'base_currency = "EUX"\n', 3, "project.base_currency", "currency"),
         (BASE + '[schedule]\ncron = "61 * * * *"\n', 4, "schedule.cron", "cron"),
+        (BASE + '[schedule]\ncron = "0 10 * * 8"\n', 4, "schedule.cron", "day of week: 8 is outside 0-7"),
+        (BASE + '[schedule]\ncron = "5/15 * * * *"\n', 4, "schedule.cron", "a step needs a range"),
+        (
+            BASE + '[[targets]]\nname = "x"\nplatform = "console"\ncron = "0 10 * *"\n',
+            6, "targets[0].cron", "4 fields where crontab has five",
+        ),
         (BASE + "[schedule]\ncatch_up_days = 'seven'\n", 4, "schedule.catch_up_days", "integer"),
         ("[project]\ntimezone = 'UTC'\n", 1, "project.name", "required"),
         (
