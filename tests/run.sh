@@ -12,6 +12,11 @@ fi
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -e '.[test]'
 bash tests/synapse/install.sh
+# systemd-analyze checks deploy/donorbot.service (tests/test_deploy.py).
+if ! command -v systemd-analyze >/dev/null; then
+    echo "Installing systemd-analyze (Debian's package systemd)"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends systemd >/dev/null
+fi
 
 lint=(bot tests)
 [ -d bench ] && lint+=(bench)

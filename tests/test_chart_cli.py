@@ -109,6 +109,16 @@ def test_chart_command_reports_bad_locale_and_unwritable_output(
     base = ["--config", str(config_path), "chart", "--month", "2025-12"]
     assert main([*base, "--locale", "xx_YY", "--output", str(tmp_path / "x.png")]) == 2
     assert "xx_YY" in capsys.readouterr().err
-    missing = tmp_path / "no" / "such" / "folder" / "x.png"
-    assert main([*base, "--output", str(missing)]) == 1
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder", encoding="utf-8")
+    assert main([*base, "--output", str(blocked / "x.png")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_chart_command_creates_the_output_folder_and_leaves_no_partial_file(
+    config_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out" / "charts" / "x.png"
+    assert main(["--config", str(config_path), "chart", "--month", "2025-12", "--output", str(out)]) == 0
+    assert PILImage.open(out).size == (1200, 675)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["x.png"]

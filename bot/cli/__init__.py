@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import backup, chat, core, pictures, run, sources
+from bot.cli import backup, chat, core, health, init, pictures, run, sources
 
 __all__ = ["build_parser", "main"]
 
-_AREAS = (core, sources, chat, run, pictures, backup)
+_AREAS = (init, core, sources, chat, run, health, pictures, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

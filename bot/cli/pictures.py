@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -54,8 +55,13 @@ def cmd_chart(args: argparse.Namespace) -> int:
         return code
     image = pictures[0]
     try:
-        output.write_bytes(image.data)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        partial = output.with_name(f".{output.name}.partial")
+        partial.write_bytes(image.data)  # a full disk leaves no half-written picture behind
+        partial.replace(output)
     except OSError as exc:
+        with contextlib.suppress(OSError, UnboundLocalError):
+            partial.unlink()
         return fail(f"cannot write {output}: {exc.strerror or exc}")
     print(f"{output} ({image.width}×{image.height} PNG)")
     return 0
