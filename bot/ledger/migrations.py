@@ -171,6 +171,30 @@ _V7_CHECKS_WITHOUT_IN_LISTS = """
             WHERE status = 'succeeded';
         """
 
+_V8_PAYMENT_ALIASES = """
+        -- One payment, one donation, whatever the route: every other id a donation is known
+        -- by (another export's, a webhook's, an API's), so any of them finds it (bot/ledger/ids.py).
+        CREATE TABLE donation_ids (
+            source TEXT NOT NULL,
+            external_id TEXT NOT NULL,
+            donation INTEGER NOT NULL,
+            PRIMARY KEY (source, external_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX donation_ids_donation ON donation_ids (donation);
+        -- Donations that routes sharing no id reconcile on donor, amount and time; ``routes``
+        -- lists, as |route|, the routes that reported it.
+        CREATE TABLE donation_matches (
+            donation INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            donor_key TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            amount INTEGER NOT NULL,
+            received_at INTEGER NOT NULL,
+            routes TEXT NOT NULL
+        );
+        CREATE INDEX donation_matches_key ON donation_matches (source, donor_key, currency, amount, received_at);
+        """
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_DONATIONS,
     _V2_ROLLUPS,
@@ -179,6 +203,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V5_AMOUNT_AND_PUBLIC_ROLLUPS,
     _V6_DROP_MONTH_AMOUNT_INDEX,
     _V7_CHECKS_WITHOUT_IN_LISTS,
+    _V8_PAYMENT_ALIASES,
 )
 LATEST = len(MIGRATIONS)
 

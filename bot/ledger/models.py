@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-__all__ = ["DonorKind", "NewDonation", "RefundEvent", "Status", "WriteResult"]
+__all__ = ["DonorKind", "NewDonation", "Reconcile", "RefundEvent", "Status", "WriteResult"]
 
 
 class Status(StrEnum):
@@ -18,6 +18,21 @@ class Status(StrEnum):
 class DonorKind(StrEnum):
     PERSON = "person"
     ORGANISATION = "organisation"
+
+
+@dataclass(frozen=True, slots=True)
+class Reconcile:
+    """How to recognise a payment that another route of the same platform reported under another id.
+
+    When none of a donation's ids is known, the ledger looks for a donation of the same
+    source, the same donor pseudonym, amount and currency, received within ``window``
+    seconds, that was stored by a different ``route`` and that no donation of this route
+    has matched yet (the closest in time wins). If there is one, this donation is that
+    payment: it is not stored again, and its ids become that donation's aliases.
+    """
+
+    route: str  # e.g. "webhook", "csv", "api": who reported the payment
+    window: int  # seconds either side
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is built several times slower, per row of an import
@@ -42,6 +57,11 @@ class NewDonation:
     recurring: bool = False
     kind: DonorKind = DonorKind.PERSON
     status: Status = Status.SUCCEEDED
+    # Other ids of the same payment (each route of a platform may know it by a different
+    # one): the donation is stored once whichever of them arrives first, and a refund may
+    # name any of them. See the README's architecture section.
+    aliases: tuple[str, ...] = ()
+    reconcile: Reconcile | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +73,7 @@ class RefundEvent:
     """
 
     source: str
-    external_id: str  # the ORIGINAL donation's id
+    external_id: str  # the ORIGINAL donation's id, or any of its aliases
     status: Status = Status.REFUNDED
     received_at: datetime | None = None
 

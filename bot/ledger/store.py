@@ -21,6 +21,17 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.ledger.ids import (
+    KEYED_PREFIX,
+    find_donation,
+    forget_matches,
+    hash_keyed,
+    is_keyed,
+    match_reconcilable,
+    record_ids,
+    rehash_legacy_ids,
+    remember_reconcilable,
+)
 from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status, WriteResult
 from bot.ledger.pseudonym import Pseudonymizer
@@ -154,7 +165,7 @@ def _rebuild_rollups(db: sqlite3.Connection) -> None:
     )
 
 
-def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
+def _prepare(path: Path, tz: ZoneInfo, key: bytes | None = None) -> list[str]:
     """Create or upgrade the file, and bring derived data in line with the configured zone."""
     notes: list[str] = []
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -164,6 +175,12 @@ def _prepare(path: Path, tz: ZoneInfo) -> list[str]:
         if applied:
             notes.append(f"schema upgraded to version {LATEST} (applied {', '.join(map(str, applied))})")
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+        if key is not None and meta.get("keyed_ids") != "1":
+            # Ids that earlier versions stored in the clear (they embed a platform id): the
+            # old text must not survive in freed pages either.
+            db.execute("PRAGMA secure_delete = ON")
+            if rehashed := rehash_legacy_ids(db, key):
+                notes.append(f"{rehashed} payment ids that embedded a platform id replaced by keyed ids")
         stored_tz = meta.get("timezone")
         rebuild = meta.get("rollups") == "stale"
         db.execute("BEGIN IMMEDIATE")
@@ -215,6 +232,7 @@ class Ledger:
         self._reader = reader
         self._pseudonymize = pseudonymize
         self._month_of = _MonthOfStamp(tz)
+        self._id_key: bytes | None = None  # the pseudonym key, for keyed payment ids
         self._lock = asyncio.Lock()
         self._queue: list[tuple[list[NewDonation | RefundEvent], asyncio.Future[WriteResult]]] = []
         self._committer: asyncio.Task[None] | None = None
@@ -228,7 +246,7 @@ class Ledger:
         anonymous donations, but not donations with a donor identity.
         """
         try:
-            notes = await asyncio.to_thread(_prepare, path, tz)
+            notes = await asyncio.to_thread(_prepare, path, tz, key)
             writer = await aiosqlite.connect(path, isolation_level=None)
             reader = await aiosqlite.connect(path, isolation_level=None)
         except sqlite3.OperationalError as exc:
@@ -240,7 +258,9 @@ class Ledger:
         await reader.execute("PRAGMA query_only = 1")
         for statement in PREPARE:
             await writer.execute(statement)
-        return cls(path, tz, writer, reader, Pseudonymizer(key) if key else None, notes)
+        ledger = cls(path, tz, writer, reader, Pseudonymizer(key) if key else None, notes)
+        ledger._id_key = key or None
+        return ledger
 
     async def close(self) -> None:
         async with self._lock:
@@ -259,6 +279,14 @@ class Ledger:
         key = self._pseudonymize(identity)
         assert key is not None
         return key
+
+    def stored_id(self, source: str, external_id: str) -> str:
+        """The id as the ledger stores it: a :func:`bot.ledger.ids.keyed` id becomes its keyed hash."""
+        if not is_keyed(external_id):
+            return external_id
+        if self._id_key is None:
+            raise LedgerError("the pseudonym key is not set (see ledger.pseudonym_key_env)")
+        return hash_keyed(self._id_key, source, external_id.removeprefix(KEYED_PREFIX))
 
     # --- writing -------------------------------------------------------------------------
 
@@ -372,13 +400,14 @@ class Ledger:
             raise ValueError(f"{d.source}:{d.external_id}: date {d.received_at!s} is out of range") from None
         # A whole second: the month of the stored time (fractions of a second are not stored).
         month = self._month_of(stamp)
+        external_id = self.stored_id(d.source, d.external_id)
         donor_key = None
         if d.donor_id is not None:
             donor_key = self.pseudonym(d.donor_id)
         public = d.public
         return (
             d.source,
-            d.external_id,
+            external_id,
             donor_key,
             _clip(d.display_name, NAME_LIMIT) if public else None,
             _clip(d.message, MESSAGE_LIMIT) if public else None,
@@ -426,6 +455,7 @@ class Ledger:
                 " WHERE donor_key = ?",
                 (key,),
             )
+            await forget_matches(db, key)
             await db.execute("INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM temp.forgotten")
             for statement in APPLY_DELTA:
                 await db.execute(statement)
@@ -648,6 +678,7 @@ class WriteBatch:
         self._db: aiosqlite.Connection | None = None
         self._first_new_id = 0
         self._aborted = False
+        self._aliased: dict[str, bool] = {}  # source -> whether it has aliases (asked once per batch)
         self.result = WriteResult(months=set())
 
     async def __aenter__(self) -> WriteBatch:
@@ -682,25 +713,114 @@ class WriteBatch:
         for item in items:
             if isinstance(item, RefundEvent):
                 refunds.append(item)
+                continue
+            row = self._ledger._row(item)
+            if item.aliases or item.reconcile is not None:
+                await self._insert(rows)  # in order: an earlier row may be the same payment
+                rows = []
+                await self._insert_linked(item, row)
             else:
-                rows.append(self._ledger._row(item))
-        if rows:
-            cursor = await self._db.executemany(_INSERT, rows)
-            inserted = max(cursor.rowcount, 0)
-            self.result.inserted += inserted
-            self.result.duplicates += len(rows) - inserted
+                rows.append(row)
+        await self._insert(rows)
         for refund in refunds:
             await self._refund(refund)
+
+    async def _has_aliases(self, source: str) -> bool:
+        assert self._db is not None
+        known = self._aliased.get(source)
+        if known is None:
+            cursor = await self._db.execute("SELECT 1 FROM donation_ids WHERE source = ? LIMIT 1", (source,))
+            known = self._aliased[source] = await cursor.fetchone() is not None
+        return known
+
+    async def _insert(self, rows: list[tuple[Any, ...]]) -> None:
+        """Donations without aliases: one statement for all (the import's fast path)."""
+        assert self._db is not None
+        if not rows:
+            return
+        fresh = []
+        for row in rows:
+            # Another route may have stored this payment with this id as an alias.
+            if await self._has_aliases(row[0]):
+                cursor = await self._db.execute(
+                    "SELECT 1 FROM donation_ids WHERE source = ? AND external_id = ?", (row[0], row[1])
+                )
+                if await cursor.fetchone() is not None:
+                    self.result.duplicates += 1
+                    continue
+            fresh.append(row)
+        cursor = await self._db.executemany(_INSERT, fresh)
+        inserted = max(cursor.rowcount, 0)
+        self.result.inserted += inserted
+        self.result.duplicates += len(fresh) - inserted
+
+    async def _insert_linked(self, item: NewDonation, row: tuple[Any, ...]) -> None:
+        """A donation with aliases or a reconcile rule: stored once, whichever of its ids came first."""
+        db = self._db
+        assert db is not None
+        source, donor_key = row[0], row[2]
+        ids = [row[1], *(self._ledger.stored_id(source, alias) for alias in item.aliases)]
+        found = await find_donation(db, source, ids)
+        reconcile = item.reconcile if donor_key is not None else None
+        if found is None and reconcile is not None:
+            found = await match_reconcilable(
+                db,
+                source=source,
+                donor_key=donor_key,
+                currency=row[6],
+                amount=row[5],
+                stamp=row[7],
+                route=reconcile.route,
+                window=reconcile.window,
+            )
+        if found is not None:
+            self.result.duplicates += 1
+            added = await record_ids(db, source, found, ids)
+            if added:
+                self._aliased[source] = True
+                await self._pending_for(source, added)
+            return
+        cursor = await db.execute(_INSERT, row)
+        if cursor.rowcount <= 0 or cursor.lastrowid is None:  # pragma: no cover - found above
+            self.result.duplicates += 1
+            return
+        donation = cursor.lastrowid
+        self.result.inserted += 1
+        if await record_ids(db, source, donation, ids[1:]):
+            self._aliased[source] = True
+        if reconcile is not None:
+            await remember_reconcilable(db, row, donation, reconcile.route)
+
+    async def _pending_for(self, source: str, ids: list[str]) -> None:
+        """Refunds kept under an id that an existing donation has just become known by."""
+        assert self._db is not None
+        for external_id in ids:
+            cursor = await self._db.execute(
+                "DELETE FROM pending_refunds WHERE source = ? AND external_id = ? RETURNING status",
+                (source, external_id),
+            )
+            pending = await cursor.fetchone()
+            if pending is not None:
+                self.result.refunds_pending -= min(self.result.refunds_pending, 1)
+                await self._refund(RefundEvent(source, external_id, Status(pending[0])))
 
     async def _refund(self, event: RefundEvent) -> None:
         assert self._db is not None
         status = event.status if event.status != Status.SUCCEEDED else Status.REFUNDED
+        external_id = self._ledger.stored_id(event.source, event.external_id)
         cursor = await self._db.execute(
             "UPDATE donations SET status = ? WHERE source = ? AND external_id = ? AND status = 'succeeded'"
             " RETURNING id, month",
-            (status.value, event.source, event.external_id),
+            (status.value, event.source, external_id),
         )
         changed = list(await cursor.fetchall())
+        if not changed and await self._has_aliases(event.source):
+            cursor = await self._db.execute(
+                "UPDATE donations SET status = ? WHERE id = (SELECT donation FROM donation_ids"
+                " WHERE source = ? AND external_id = ?) AND status = 'succeeded' RETURNING id, month",
+                (status.value, event.source, external_id),
+            )
+            changed = list(await cursor.fetchall())
         if changed:
             donation_id, month = changed[0]
             self.result.refunds_applied += 1
@@ -709,13 +829,10 @@ class WriteBatch:
             if donation_id < self._first_new_id:
                 await self._db.execute("INSERT INTO temp.delta (id, sign) VALUES (?, -1)", (donation_id,))
             return
-        cursor = await self._db.execute(
-            "SELECT 1 FROM donations WHERE source = ? AND external_id = ?", (event.source, event.external_id)
-        )
-        if await cursor.fetchone() is None:
+        if await find_donation(self._db, event.source, [external_id]) is None:
             await self._db.execute(
                 "INSERT OR IGNORE INTO pending_refunds (source, external_id, status) VALUES (?, ?, ?)",
-                (event.source, event.external_id, status.value),
+                (event.source, external_id, status.value),
             )
             self.result.refunds_pending += 1
 
@@ -730,7 +847,22 @@ class WriteBatch:
             (lo,),
         )
         early = list(await cursor.fetchall())
+        # ... or that named one of its aliases.
+        cursor = await db.execute(
+            "UPDATE donations SET status = p.status FROM pending_refunds p JOIN donation_ids i"
+            " ON i.source = p.source AND i.external_id = p.external_id"
+            " WHERE donations.id = i.donation AND donations.id >= ? AND donations.status = 'succeeded'"
+            " RETURNING donations.id",
+            (lo,),
+        )
+        early += list(await cursor.fetchall())
         if early:
+            await db.execute(
+                "DELETE FROM pending_refunds WHERE (source, external_id) IN"
+                " (SELECT i.source, i.external_id FROM donation_ids i JOIN donations d ON d.id = i.donation"
+                " WHERE d.id >= ? AND d.status != 'succeeded')",
+                (lo,),
+            )
             self.result.refunds_applied += len(early)
             self.result.refunds_pending -= min(self.result.refunds_pending, len(early))
             await db.execute(

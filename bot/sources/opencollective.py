@@ -32,7 +32,7 @@ from bot.sources.csvutil import (
     parse_money,
 )
 
-__all__ = ["SOURCE", "OpenCollectiveImporter", "is_private_slug", "short_id"]
+__all__ = ["SOURCE", "OpenCollectiveImporter", "is_private_slug", "short_id", "transaction_ids"]
 
 SOURCE = "opencollective"
 
@@ -59,6 +59,35 @@ _PRIVATE_PREFIXES = ("guest-", "incognito-")
 def short_id(uuid: str) -> str:
     """Open Collective's short id: the first 8 characters of the transaction uuid."""
     return uuid.strip().lower()[:8]
+
+
+def transaction_ids(
+    *,
+    legacy_id: int | str | None = None,
+    uuid: str | None = None,
+    short: str | None = None,
+    group: str | None = None,
+) -> tuple[str, tuple[str, ...]]:
+    """A contribution's ids as every route writes them: ``(external_id, aliases)``.
+
+    Each route knows a different part: the dashboard export the integer legacy id and the
+    group's uuid, the older export the first 8 hex digits of the transaction's uuid
+    (``shortId``) and of its group (``shortGroup``), the webhook and the API all of them.
+    The short id, when known, is the external id (what earlier versions stored); then
+    ``legacy:N``; then ``group:XXXXXXXX`` (a collective's export holds one credited
+    contribution per transaction group). The others are aliases, so whichever route
+    comes first, the others find the same donation.
+    """
+    ids: list[str] = []
+    if uuid or short:
+        ids.append(short_id(uuid or short or ""))
+    if legacy_id is not None and str(legacy_id).strip():
+        ids.append(f"legacy:{str(legacy_id).strip()}")
+    if group:
+        ids.append(f"group:{short_id(group)}")
+    if not ids:
+        raise ValueError("an Open Collective transaction needs at least one id")
+    return ids[0], tuple(ids[1:])
 
 
 def is_private_slug(slug: str) -> bool:
