@@ -132,7 +132,7 @@ async def test_milestones_and_a_preview_that_posts_nothing(
 
     preview = await ask(bob, room, "!news preview 2025-12", bot)
     assert isinstance(preview, RoomMessageNotice)
-    assert preview.body.startswith("# Donor Friends") and "1,092" in preview.body
+    assert preview.body.startswith("Donor Friends") and "1,092" in preview.body
     chart = await bob.wait_for(room, lambda e: isinstance(e, RoomMessageImage) and e.sender == bot)
     assert is_reply_to(preview.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"])(chart)
     assert service.core is not None
@@ -185,11 +185,19 @@ async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(
 
     refused = await ask(bob, room, "!news post 2025-12", bot)
     assert "admin" in refused.body.lower() or "permission" in refused.body.lower(), refused.body
-    assert not [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    assert not [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
 
     posted = await ask(alice, room, "!news post 2025-12", bot)
     assert "sent" in posted.body.lower() or "posted" in posted.body.lower(), posted.body
-    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    bulletins = [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
     assert len(bulletins) == 1 and bulletins[0]["msgtype"] == "m.notice"
 
     again = await ask(alice, room, "!news post 2025-12", bot)
@@ -240,7 +248,11 @@ async def test_news_post_admins_by_power_level_in_an_older_room_or_by_config(
     )
     await mallory.wait_for(room, lambda e: e.source.get("type") == "m.room.power_levels")
     assert "news: already sent" in (await ask(mallory, room, "!news post 2025-12", bot)).body
-    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    bulletins = [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
     assert len(bulletins) == 1
 
 
@@ -354,7 +366,11 @@ async def test_a_crash_between_sending_and_recording_shows_one_bulletin_after_re
     await service.flush(service.targets)
 
     bot = matrix_world.bot.user_id
-    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    bulletins = [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
     assert len(bulletins) == 1, "the homeserver deduplicated the resend by its transaction id"
     assert service.core is not None
     rows = await service.core.ledger.query("SELECT state, message_ids FROM deliveries")
@@ -397,7 +413,11 @@ async def test_donorbot_post_posts_once_then_again_with_force_and_names_a_forbid
     assert code == 0 and "news: already sent" in out, out + err
     code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "news", "--force")
     assert code == 0 and "news: sent" in out, out + err
-    notices = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    notices = [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
     assert len(notices) == 2
     images = [m for m in await alice.messages_from(room, bot) if m["msgtype"] == "m.image"]
     assert len(images) == 2, "each bulletin is followed by its chart"
@@ -430,5 +450,9 @@ async def test_a_homeserver_down_at_the_scheduled_time_gets_the_bulletin_once_wh
     rows = await service.core.ledger.query("SELECT state FROM deliveries")
     assert [r[0] for r in rows] == ["sent"]
     bot = matrix_world.bot.user_id
-    bulletins = [m for m in await alice.messages_from(room, bot) if m["body"].startswith("# Donor Friends")]
+    bulletins = [
+        m
+        for m in await alice.messages_from(room, bot)
+        if m["body"].startswith("Donor Friends – Monthly News")
+    ]
     assert len(bulletins) == 1

@@ -57,7 +57,7 @@ async def test_a_bulletin_is_a_notice_with_sanitised_html_then_an_image(
     assert [p["event_id"] for p in posted] == ids
     text, picture = posted
     assert text["msgtype"] == "m.notice"
-    assert text["body"] == bulletin().markdown.strip()
+    assert text["body"] == bulletin().text.strip(), "plain text, not the Markdown source"
     assert text["format"] == "org.matrix.custom.html"
     assert text["formatted_body"].startswith("<h1>Donor Friends – Monthly News</h1>")
     assert "<strong>1,092</strong>" in text["formatted_body"]

@@ -163,3 +163,11 @@ def demo_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
         return config.ledger_path
 
     return asyncio.run(build())
+
+
+@pytest.fixture(scope="session")
+def crowd_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo ledger where every named donor left a long message (bulletins over 100 KB)."""
+    from tests.crowd_support import build_crowd_ledger
+
+    return build_crowd_ledger(tmp_path_factory.mktemp("matrix-crowd-ledger"), DEMO_END, KEY_ENV)

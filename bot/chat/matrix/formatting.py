@@ -14,14 +14,17 @@ from typing import Any
 
 import nh3
 
-from bot.chat.message import Image, Message
+from bot.chat.layout import Part
+from bot.chat.message import Attachment, Image, Message
 
 __all__ = [
     "ALLOWED_TAGS",
+    "file_content",
     "image_content",
     "reply_relation",
     "safe_html",
     "text_content",
+    "thread_relation",
 ]
 
 # From the client-server spec's list of HTML tags clients should render.
@@ -54,14 +57,48 @@ def safe_html(html: str) -> str:
     return cleaned.strip()
 
 
-def text_content(message: Message, msgtype: str = "m.notice") -> dict[str, Any]:
-    """The text part: Markdown as ``body``, its HTML rendering as ``formatted_body``."""
-    body = message.markdown.strip() or message.text.strip()
+def text_content(message: Message | Part, msgtype: str = "m.notice") -> dict[str, Any]:
+    """The text part: plain text as ``body``, the sanitised HTML as ``formatted_body``.
+
+    ``body`` is what clients without HTML show, notifications and search index:
+    the plain-text rendering, never the Markdown source with its marks and escapes.
+    """
+    body = message.text.strip() or message.markdown.strip()
     content: dict[str, Any] = {"msgtype": msgtype, "body": body, "m.mentions": {}}
     html = safe_html(message.html) if message.html else ""
     if html:
         content["format"] = "org.matrix.custom.html"
         content["formatted_body"] = html
+    return content
+
+
+def thread_relation(root: str, previous: str) -> dict[str, Any]:
+    """``m.relates_to`` of a follow-up in the thread on ``root`` (replying to ``previous`` for old clients)."""
+    return {
+        "rel_type": "m.thread",
+        "event_id": root,
+        "is_falling_back": True,
+        "m.in_reply_to": {"event_id": previous},
+    }
+
+
+def file_content(
+    attachment: Attachment, *, url: str | None = None, file: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An ``m.file`` (the full list of named donors, say): ``url`` in a plain room, ``file`` if encrypted."""
+    content: dict[str, Any] = {
+        "msgtype": "m.file",
+        "body": attachment.description or attachment.filename,
+        "filename": attachment.filename,
+        "info": {"mimetype": attachment.mime, "size": len(attachment.data)},
+        "m.mentions": {},
+    }
+    if file is not None:
+        content["file"] = file
+    elif url is not None:
+        content["url"] = url
+    else:
+        raise ValueError("an m.file needs url or file")
     return content
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -30,11 +31,13 @@ from nio import (
 from nio.exceptions import LocalProtocolError
 
 from bot.chat.errors import PermanentDeliveryError, TransientDeliveryError
+from bot.chat.layout import Part, fit, shape
 from bot.chat.matrix import failures
-from bot.chat.matrix.formatting import image_content, text_content
+from bot.chat.matrix.formatting import file_content, image_content, text_content, thread_relation
+from bot.chat.matrix.size import content_budget, event_size
 from bot.chat.matrix.store import connect
 from bot.chat.message import Image, Message
-from bot.chat.sender import PartLog
+from bot.chat.sender import MemoryParts, PartLog
 from bot.config import Config, MatrixTarget, Target
 
 __all__ = ["MatrixSender", "open_sender", "transaction_id"]
@@ -43,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # The first sync of a one-shot sender needs the rooms' state, not their history.
 STATE_ONLY_FILTER: dict[str, Any] = {"room": {"timeline": {"limit": 1}}, "presence": {"not_types": ["*"]}}
+# Room version 4 on: "$" and 43 characters of unpadded URL-safe base64 (sizes are counted with it).
+_LONGEST_EVENT_ID = "$" + "x" * 63
 
 
 def transaction_id(key: str, part: str) -> str:
@@ -77,13 +82,102 @@ class MatrixSender:
     async def send(
         self, target: Target, message: Message, key: str, parts: PartLog | None = None
     ) -> list[str]:
+        """Post a message: the headline (thread root) and the chart, then the long parts in its thread.
+
+        Each event is a named part (``text``, ``upload``, ``image``, ``thread.N``,
+        ``file.N``): a part ``parts`` says was posted is skipped, and each one is
+        recorded as soon as it is posted, so a resend posts only the rest.
+        """
         if not isinstance(target, MatrixTarget):
             raise PermanentDeliveryError(f"{target.name} is not a Matrix target")
+        log_parts: PartLog = parts if parts is not None else MemoryParts()
         room_id = await self.room_id(target.room)
-        ids = [await self.post(room_id, text_content(message, target.msgtype), transaction_id(key, "text"))]
+        encrypted = await self._ready_to_send(room_id)
+        headline, rest = shape(message)
+        budget = content_budget()
+
+        def size(part: Part) -> int:
+            content = text_content(part, target.msgtype)
+            content["m.relates_to"] = thread_relation(_LONGEST_EVENT_ID, _LONGEST_EVENT_ID)
+            return event_size(content, encrypted)
+
+        heads = fit(headline, size, budget)
+        follow = heads[1:] + [piece for part in rest for piece in fit(part, size, budget)]
+        root = await self._part(log_parts, "text", room_id, text_content(heads[0], target.msgtype), key)
+        ids = [root]
         if message.image is not None:
-            ids.append(await self.post_image(room_id, message.image, transaction_id(key, "image")))
+            ids.append(await self._image_part(log_parts, room_id, message.image, key, encrypted))
+        previous = root
+        for number, part in enumerate(follow):
+            content = text_content(part, target.msgtype)
+            content["m.relates_to"] = thread_relation(root, previous)
+            previous = await self._part(log_parts, f"thread.{number}", room_id, content, key)
+            ids.append(previous)
+        for number, attachment in enumerate(message.attachments):
+            name = f"file.{number}"
+            done = log_parts.sent(name)
+            if done is None:
+                where = await self._upload(
+                    log_parts,
+                    f"upload.{name}",
+                    attachment.data,
+                    attachment.mime,
+                    attachment.filename,
+                    encrypted,
+                )
+                content = file_content(attachment, **where)
+                content["m.relates_to"] = thread_relation(root, previous)
+                done = await self._part(log_parts, name, room_id, content, key)
+            previous = done
+            ids.append(done)
+        log.info("Matrix: posted to %s (%s): %d event(s)", room_id, target.name, len(ids))
         return ids
+
+    async def _part(self, parts: PartLog, name: str, room_id: str, content: dict[str, Any], key: str) -> str:
+        """Send one named part unless it was posted already; record it as soon as it is."""
+        done = parts.sent(name)
+        if done is not None:
+            return done
+        event_id = await self._room_send(room_id, content, transaction_id(key, name))
+        await parts.record(name, event_id)
+        return event_id
+
+    async def _image_part(self, parts: PartLog, room_id: str, image: Image, key: str, encrypted: bool) -> str:
+        done = parts.sent("image")
+        if done is not None:
+            return done
+        where = await self._upload(parts, "upload", image.data, image.mime, image.filename, encrypted)
+        return await self._part(parts, "image", room_id, image_content(image, **where), key)
+
+    async def _upload(
+        self, parts: PartLog, name: str, data: bytes, mime: str, filename: str, encrypted: bool
+    ) -> dict[str, Any]:
+        """Upload a file once per delivery: ``{"url": mxc}`` or ``{"file": {...keys, "url": mxc}}``.
+
+        What the upload gave is recorded as the part ``name``, so a resend reuses it
+        instead of uploading the same picture again.
+        """
+        recorded = parts.sent(name)
+        if recorded is not None:
+            saved = json.loads(recorded)
+            if isinstance(saved, dict) and ("url" in saved or "file" in saved):
+                return saved
+        doing = f"uploading {filename}"
+        try:
+            answer, keys = await self.client.upload(
+                io.BytesIO(data), content_type=mime, filename=filename, encrypt=encrypted, filesize=len(data)
+            )
+        except failures.TRANSPORT_ERRORS as exc:
+            raise failures.from_exception(exc, doing) from exc
+        if not isinstance(answer, UploadResponse):
+            raise failures.from_response(answer, doing)
+        if encrypted:
+            assert keys is not None
+            where: dict[str, Any] = {"file": {**keys, "url": answer.content_uri, "mimetype": mime}}
+        else:
+            where = {"url": answer.content_uri}
+        await parts.record(name, json.dumps(where))
+        return where
 
     async def close(self) -> None:
         if self._owns_client:
@@ -194,24 +288,8 @@ class MatrixSender:
     ) -> str:
         """Upload ``image`` (encrypted in an encrypted room) and send it as ``m.image``."""
         encrypted = await self._ready_to_send(room_id)
-        doing = f"uploading {image.filename}"
-        try:
-            answer, keys = await self.client.upload(
-                io.BytesIO(image.data),
-                content_type=image.mime,
-                filename=image.filename,
-                encrypt=encrypted,
-                filesize=len(image.data),
-            )
-        except failures.TRANSPORT_ERRORS as exc:
-            raise failures.from_exception(exc, doing) from exc
-        if not isinstance(answer, UploadResponse):
-            raise failures.from_response(answer, doing)
-        if encrypted:
-            assert keys is not None
-            content = image_content(image, file={**keys, "url": answer.content_uri, "mimetype": image.mime})
-        else:
-            content = image_content(image, url=answer.content_uri)
+        where = await self._upload(MemoryParts(), "upload", image.data, image.mime, image.filename, encrypted)
+        content = image_content(image, **where)
         if relation:
             content["m.relates_to"] = relation
         return await self._room_send(room_id, content, txn)
