@@ -52,21 +52,33 @@ def test_export_donor_by_platform_id(config: Path, capsys: pytest.CaptureFixture
     }
 
 
-def test_forget_detaches_names_and_keeps_totals(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_forget_unlinks_the_person_and_keeps_them_one_donor(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = totals(config)
+    stats_before = query(config, "SELECT month, donations, donors, anonymous, new_donors FROM month_stats")
+    (old_key,) = {
+        row[0] for row in query(config, "SELECT donor_key FROM donations WHERE external_id = 'ch_1001'")
+    }
     code, out, err = cli(capsys, config, "forget", "github:octocat")
     assert code == 0, err
     assert "github:octocat: forgotten" in out
-    assert "donations detached: 2" in out and "names removed: 2" in out
-    assert query(
+    assert "donations unlinked (still counted, as one person): 2" in out and "names removed: 2" in out
+    rows = query(
         config, "SELECT donor_key, display_name FROM donations WHERE external_id IN ('ch_1001', 'ch_1004')"
-    ) == [
-        (None, None),
-        (None, None),
-    ]
-    assert totals(config) == before  # still counted, as anonymous donations
+    )
+    assert [name for _, name in rows] == [None, None]
+    keys = {key for key, _ in rows}
+    assert len(keys) == 1 and None not in keys and old_key not in keys  # one person, under a new key
+    assert query(config, "SELECT count(*) FROM donors WHERE donor_key = ?", (old_key,)) == [(0,)]
+    assert totals(config) == before
+    assert (
+        query(config, "SELECT month, donations, donors, anonymous, new_donors FROM month_stats")
+        == stats_before
+    )
     code, out, _ = cli(capsys, config, "export-donor", "github:octocat")
-    assert json.loads(out)["donations"] == []
+    exported = json.loads(out)
+    assert exported["donations"] == [] and exported["summary"] is None and exported["months"] == []
 
     # Idempotent: a second erasure changes nothing and says so.
     code, out, _ = cli(capsys, config, "forget", "github:octocat")

@@ -24,9 +24,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser(
         "forget",
-        help="erase a donor: names and messages removed, donations kept anonymously",
-        description="Erase a person: their names and messages are removed and their donations detached "
-        "from their pseudonym (they still count in totals, as anonymous donations). Safe to repeat.",
+        help="erase a donor: names, messages and the link to the person removed; every figure kept",
+        description="Erase a person: their names and messages are removed, and their donations are moved "
+        "from their pseudonym to a random key that nothing links back to, so they still count as one person "
+        "in every figure (months, all-time, goals, milestones). Thanks deliveries that named them are removed. "
+        "Safe to repeat.",
     )
     p.add_argument(
         "donor", metavar="DONOR", help="an email, or a platform id as PLATFORM:ID (e.g. kofi:12345)"
@@ -60,13 +62,27 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     async def body(core: Any) -> int:
-        changed: dict[str, int] = await core.ledger.forget(identity)
-        if not any(changed.values()):
+        done = await core.ledger.forget(identity)
+        if not done.changed:
             print(f"{args.donor}: nothing held about this donor; nothing changed")
             return 0
         print(f"{args.donor}: forgotten")
-        for key, value in changed.items():
-            print(f"  {key.replace('_', ' ')}: {value}")
+        print(f"  donations unlinked (still counted, as one person): {done.donations}")
+        print(f"  names removed: {done.names_removed}")
+        print(f"  messages removed: {done.messages_removed}")
+        if done.thanks_removed:
+            print(f"  thanks deliveries removed: {done.thanks_removed}")
+        for posted in done.posted_thanks:
+            ids = ", ".join(posted["message_ids"]) or "unknown"
+            print(
+                f"  a thanks naming them was posted to {posted['target']} (message ids: {ids}): delete it there"
+            )
+        if not done.wal_truncated:
+            print(
+                "  warning: the ledger's -wal file could not be emptied now (another process is reading);"
+                " it will be at the next checkpoint, or when donorbot run stops",
+                file=sys.stderr,
+            )
         return 0
 
     return with_core(args, body)

@@ -37,6 +37,7 @@ def backup(source: Path, destination: Path) -> int:
         src = sqlite3.connect(f"file:{source}?mode=ro", uri=True, timeout=30)
         try:
             dst = sqlite3.connect(partial)
+            dst.execute("PRAGMA secure_delete = ON")
             try:
                 src.backup(dst, pages=PAGES_PER_STEP)
                 dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import aiosqlite
@@ -24,7 +24,6 @@ import aiosqlite
 from bot.ledger.ids import (
     KEYED_PREFIX,
     find_donation,
-    forget_matches,
     hash_keyed,
     is_keyed,
     match_reconcilable,
@@ -35,6 +34,9 @@ from bot.ledger.ids import (
 from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status, WriteResult
 from bot.ledger.pseudonym import Pseudonymizer
+
+if TYPE_CHECKING:
+    from bot.ledger.privacy import Forgotten
 from bot.ledger.rollups import APPLY_DELTA, CLEAR_ROLLUPS, PREPARE, REBUILD
 
 __all__ = ["Ledger", "LedgerError", "MonthRow", "PublicDonation", "WriteBatch"]
@@ -42,6 +44,9 @@ __all__ = ["Ledger", "LedgerError", "MonthRow", "PublicDonation", "WriteBatch"]
 NAME_LIMIT = 256
 MESSAGE_LIMIT = 4096
 BUSY_TIMEOUT_MS = 10_000
+# Set on every connection to a ledger. secure_delete: what is deleted or overwritten (a forgotten
+# donor's name) is zeroed in the file, not left in free space; SQLite builds differ in their default.
+CONNECTION_PRAGMAS = ("PRAGMA secure_delete = ON", "PRAGMA synchronous = NORMAL")
 
 _INSERT = """
 INSERT OR IGNORE INTO donations (source, external_id, donor_key, display_name, message, amount,
@@ -151,8 +156,9 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 def _connect_sync(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    for pragma in CONNECTION_PRAGMAS:
+        db.execute(pragma)
     db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
     return db
 
 
@@ -253,7 +259,8 @@ class Ledger:
             raise LedgerError(f"{path}: cannot open the ledger: {_explain(exc)}") from exc
         for db in (writer, reader):
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await db.execute("PRAGMA synchronous = NORMAL")
+            for pragma in CONNECTION_PRAGMAS:
+                await db.execute(pragma)
             await db.execute("PRAGMA cache_size = -32000")
         await reader.execute("PRAGMA query_only = 1")
         for statement in PREPARE:
@@ -426,40 +433,29 @@ class Ledger:
             for statement in (*CLEAR_ROLLUPS, *REBUILD):
                 await db.execute(statement)
 
-    async def forget(self, identity: str) -> dict[str, int]:
-        """Erase a person: names and messages removed, donations detached from the pseudonym.
+    async def forget(self, identity: str) -> Forgotten:
+        """Erase a person, keeping every figure true (see :mod:`bot.ledger.privacy`)."""
+        from bot.ledger.privacy import forget
 
-        The donations still count in totals, each as an anonymous donation.
-        Idempotent: a second call changes nothing and says so.
+        return await forget(self, identity)
+
+    async def checkpoint(self, attempts: int = 3) -> bool:
+        """Copy the write-ahead log into the main file and truncate it to zero bytes.
+
+        A connection of another process that is idle does not block this; one in the
+        middle of a read does, for up to the busy timeout per attempt. Returns whether
+        the log was emptied (False: it will be at a later checkpoint).
         """
-        key = self.pseudonym(identity)
-        async with self.writing() as db:
-            cursor = await db.execute(
-                "SELECT count(*), count(display_name), count(message) FROM donations WHERE donor_key = ?",
-                (key,),
-            )
-            donations, names, messages = await cursor.fetchone() or (0, 0, 0)
-            await db.execute(
-                "INSERT INTO temp.delta (id, sign) SELECT id, -1 FROM donations"
-                " WHERE donor_key = ? AND status = 'succeeded'",
-                (key,),
-            )
-            # Remember which rows to count again once they are anonymous.
-            await db.execute("CREATE TEMP TABLE IF NOT EXISTS forgotten (id INTEGER PRIMARY KEY)")
-            await db.execute("DELETE FROM temp.forgotten")
-            await db.execute("INSERT INTO temp.forgotten SELECT id FROM temp.delta")
-            for statement in APPLY_DELTA:
-                await db.execute(statement)
-            await db.execute(
-                "UPDATE donations SET donor_key = NULL, display_name = NULL, message = NULL"
-                " WHERE donor_key = ?",
-                (key,),
-            )
-            await forget_matches(db, key)
-            await db.execute("INSERT INTO temp.delta (id, sign) SELECT id, 1 FROM temp.forgotten")
-            for statement in APPLY_DELTA:
-                await db.execute(statement)
-        return {"donations_detached": donations, "names_removed": names, "messages_removed": messages}
+        async with self._lock:
+            for attempt in range(attempts):
+                cursor = await self._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                row = await cursor.fetchone()
+                await cursor.close()
+                if row is not None and row[0] == 0:
+                    return True
+                if attempt + 1 < attempts:
+                    await asyncio.sleep(0.1)
+        return False
 
     # --- reading -------------------------------------------------------------------------
 
@@ -606,41 +602,10 @@ class Ledger:
         return amounts, int(people[0][0]) + int(anonymous[0][0]) + int(anonymous_cut[0][0])
 
     async def export_donor(self, identity: str) -> dict[str, Any]:
-        """Everything the ledger holds about one person (right of access)."""
-        key = self.pseudonym(identity)
-        rows = await self._all(
-            "SELECT source, external_id, display_name, message, amount, currency, received_at, recurring,"
-            " kind, status FROM donations WHERE donor_key = ? ORDER BY received_at, id",
-            (key,),
-        )
-        summary = await self._all(
-            "SELECT first_month, last_month, donations FROM donors WHERE donor_key = ?", (key,)
-        )
-        return {
-            "identity": identity,
-            "pseudonym": key,
-            "stored": "pseudonym, and per donation the fields below; never the email or platform id",
-            "summary": (
-                {"first_month": summary[0][0], "last_month": summary[0][1], "donations": summary[0][2]}
-                if summary
-                else None
-            ),
-            "donations": [
-                {
-                    "source": source,
-                    "external_id": external_id,
-                    "display_name": name,
-                    "message": message,
-                    "amount_minor": amount,
-                    "currency": currency,
-                    "received_at": datetime.fromtimestamp(ts, UTC).isoformat(),
-                    "recurring": bool(recurring),
-                    "kind": kind,
-                    "status": status,
-                }
-                for source, external_id, name, message, amount, currency, ts, recurring, kind, status in rows
-            ],
-        }
+        """Everything the ledger holds about one person (see :mod:`bot.ledger.privacy`)."""
+        from bot.ledger.privacy import export_donor
+
+        return await export_donor(self, identity)
 
     async def size(self) -> dict[str, int]:
         rows = await self._all(
