@@ -311,10 +311,11 @@ def cmd_import(args: argparse.Namespace) -> int:
                     print(line, file=sys.stderr)
                 if exc.more:
                     print(f"... and {exc.more} more", file=sys.stderr)
-                print(
-                    "nothing was imported (fix the rows, or use --skip-invalid to import the rest)",
-                    file=sys.stderr,
-                )
+                if exc.rows and not args.skip_invalid:
+                    hint = "nothing was imported (fix the rows, or use --skip-invalid to import the rest)"
+                else:
+                    hint = "nothing was imported"
+                print(hint, file=sys.stderr)
                 return 1
         for line in summary.lines():
             print(line)

@@ -118,14 +118,27 @@ async def match_reconcilable(
     stamp: int,
     route: str,
     window: int,
+    against: Sequence[str] = (),
 ) -> int | None:
     """The donation another route stored for this payment (see ``Reconcile``), marked as matched."""
+    among = "".join(" OR instr(routes, ?) > 0" for _ in against)
     cursor = await db.execute(
         "SELECT donation FROM donation_matches"
         " WHERE source = ? AND donor_key = ? AND currency = ? AND amount = ?"
         " AND received_at BETWEEN ? AND ? AND instr(routes, ?) = 0"
-        " ORDER BY abs(received_at - ?), donation LIMIT 1",
-        (source, donor_key, currency, amount, stamp - window, stamp + window, f"|{route}|", stamp),
+        + (f" AND (0{among})" if against else "")
+        + " ORDER BY abs(received_at - ?), donation LIMIT 1",
+        (
+            source,
+            donor_key,
+            currency,
+            amount,
+            stamp - window,
+            stamp + window,
+            f"|{route}|",
+            *(f"|{other}|" for other in against),
+            stamp,
+        ),
     )
     row = await cursor.fetchone()
     if row is None:

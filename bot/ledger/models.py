@@ -26,13 +26,16 @@ class Reconcile:
 
     When none of a donation's ids is known, the ledger looks for a donation of the same
     source, the same donor pseudonym, amount and currency, received within ``window``
-    seconds, that was stored by a different ``route`` and that no donation of this route
-    has matched yet (the closest in time wins). If there is one, this donation is that
+    seconds, that was stored by a different ``route`` (one of ``against`` when given) and
+    that no donation of this route has matched yet (the closest in time wins). If there is one, this donation is that
     payment: it is not stored again, and its ids become that donation's aliases.
     """
 
     route: str  # e.g. "webhook", "csv", "api": who reported the payment
     window: int  # seconds either side
+    # Only these routes' donations may be matched (empty: any other route). A route that can
+    # also be told by id lists the one route that cannot, so an id mismatch never merges two.
+    against: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is built several times slower, per row of an import

@@ -737,6 +737,7 @@ class WriteBatch:
                 stamp=row[7],
                 route=reconcile.route,
                 window=reconcile.window,
+                against=reconcile.against,
             )
         if found is not None:
             self.result.duplicates += 1

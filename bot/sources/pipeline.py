@@ -31,9 +31,10 @@ MAX_ERRORS_SHOWN = 20
 class ImportFailed(Exception):
     """The file was not imported; ``errors`` are ``FILE:LINE: column: problem`` lines."""
 
-    def __init__(self, errors: list[str], more: int = 0) -> None:
+    def __init__(self, errors: list[str], more: int = 0, *, rows: bool = False) -> None:
         self.errors = errors
         self.more = more
+        self.rows = rows  # the errors are rows' (--skip-invalid would import the rest), not the file's
         suffix = f"\n... and {more} more" if more else ""
         super().__init__("\n".join(errors) + suffix)
 
@@ -138,7 +139,7 @@ async def import_file(
                 finishing(batch.bulk)
     except _Abort:
         shown = [e.describe(path) for e in errors[:MAX_ERRORS_SHOWN]]
-        raise ImportFailed(shown, max(len(errors) - MAX_ERRORS_SHOWN, 0)) from None
+        raise ImportFailed(shown, max(len(errors) - MAX_ERRORS_SHOWN, 0), rows=True) from None
     except (ValueError, OverflowError) as exc:  # OverflowError: a date beyond year 1..9999 once in UTC
         text = str(exc)
         raise ImportFailed([text if text.startswith(str(path)) else f"{path}: {text}"]) from None

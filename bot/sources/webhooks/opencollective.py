@@ -1,23 +1,28 @@
 """Open Collective: unsigned JSON, so the URL carries a secret path segment.
 
-``collective.transaction.created`` for a ``CREDIT``/``CONTRIBUTION`` is a
-donation; its id is the transaction's short id (first 8 characters of the uuid),
-the same as the CSV export's ``shortId``, so both sources store it once. A refund
-transaction is applied when the payload names the original's uuid
-(``data.transaction.refundTransaction.uuid``); ``contribution.refunded`` comes with
-empty ``data`` and is ignored (import the transactions export to apply it).
-Incognito donors arrive reduced to ``{type, name, image}``: counted, anonymous.
+The payload is what opencollective-api's ``sanitizeActivityForWebhookPayload`` builds:
+``{id, type, createdAt, CollectiveId, data}``, and for ``collective.transaction.created``
+``data.transaction`` is the transaction's ``info`` (``id`` the integer legacy id, ``uuid``,
+``group``, ``type``, ``kind``, ``amount`` in cents, ``currency``, ``createdAt``,
+``isRefund``, …) with ``data.fromCollective`` (``{type, name, image}`` only for an
+incognito contributor). A ``CREDIT``/``CONTRIBUTION`` is a donation whose ids come from
+:func:`bot.sources.opencollective.transaction_ids` (the short id, ``legacy:ID`` and
+``group:…``), the same as every export and the API, so each payment is stored once.
+The payload names no refunded original (``info`` has no refund link) and
+``contribution.refunded`` comes with empty ``data``: refunds are left to the export or
+the sync, which name the original.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
-from bot.ledger.models import DonorKind, NewDonation, RefundEvent
+from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
-from bot.sources.opencollective import SOURCE, is_private_slug, short_id
+from bot.sources.opencollective import SOURCE, is_private, reconcile, transaction_ids
 from bot.sources.webhooks.common import (
     Ignored,
+    Malformed,
     Outcome,
     as_bool,
     as_currency,
@@ -43,39 +48,37 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
         return Ignored("transaction is not a contribution")
     when = as_time(transaction.get("createdAt") or event.get("createdAt"), "data.transaction.createdAt")
     if as_bool(transaction.get("isRefund"), "data.transaction.isRefund"):
-        refunded = transaction.get("refundTransaction")
-        uuid = (
-            as_text(refunded, "uuid", "refundTransaction", required=False)
-            if isinstance(refunded, dict)
-            else ""
-        )
-        if not uuid:
-            return Ignored("refund without its original's uuid; import the transactions export")
-        return [RefundEvent(SOURCE, short_id(uuid), received_at=when)]
+        return Ignored("refund: the payload does not name the original; import the export or sync")
     if as_text(transaction, "type", "data.transaction").upper() != "CREDIT":
         return Ignored("contribution debit is not money received")
-    uuid = as_text(transaction, "uuid", "data.transaction", required=False)
-    external_id = short_id(uuid) if uuid else as_text(transaction, "id", "data.transaction")
+    legacy_id, uuid, group = (
+        as_text(transaction, key, "data.transaction", required=False) for key in ("id", "uuid", "group")
+    )
+    if not (legacy_id or uuid or group):
+        raise Malformed("data.transaction: no id, uuid or group")
+    external_id, aliases = transaction_ids(legacy_id=legacy_id, uuid=uuid, group=group)
     currency = as_currency(transaction.get("currency"), "data.transaction.currency")
     amount = cents_to_minor(transaction.get("amount"), currency, "data.transaction.amount")
     if amount == 0:
         return Ignored("contribution of zero")
     donor = maybe_object(data.get("fromCollective"))
     slug = as_text(donor, "slug", "fromCollective", required=False)
-    private = is_private_slug(slug)
-    name = as_text(donor, "name", "fromCollective", required=False) or slug
+    name = as_text(donor, "name", "fromCollective", required=False)
+    private = is_private(slug, name)
     return [
         NewDonation(
             source=SOURCE,
             external_id=external_id,
+            aliases=aliases,
             amount=amount,
             currency=currency,
             received_at=when,
             donor_id=donor_identity(SOURCE, slug or None),
             public=not private,
-            display_name=None if private else name,
+            display_name=None if private else (name or slug),
             kind=DonorKind.ORGANISATION
             if as_text(donor, "type", "fromCollective", required=False).upper() == "ORGANIZATION"
             else DonorKind.PERSON,
+            reconcile=reconcile("webhook"),
         )
     ]
