@@ -519,6 +519,10 @@ def test_kofi_rejects_unauthenticated_junk_without_crashing(server: Server, body
         ("date", "0001-01-01T00:30:00+05:00"),
         ("date", "9999-12-31T23:59:59-12:00"),
         ("date", Raw("1e999999999")),
+        # The ledger's range (bot/dates.py): before 2 January 1970, or in the future.
+        ("date", "1970-01-01T12:00:00+00:00"),
+        ("date", "2080-01-01T00:00:00+00:00"),
+        ("date", 3_471_292_800),  # 2080 in Unix seconds
         ("name", "\ud800"),
     ],
 )

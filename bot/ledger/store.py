@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
 from bot.ledger.ids import (
     KEYED_PREFIX,
     find_donation,
@@ -126,8 +127,8 @@ class _MonthOfStamp:
 
 _VALUES: dict[DonorKind | Status, str] = {member: member.value for member in (*DonorKind, *Status)}
 MAX_AMOUNT = 10**14  # minor units: a trillion in any currency, far inside SQLite's integers
-MIN_TIME = int(datetime(1970, 1, 2, tzinfo=UTC).timestamp())
-MAX_TIME = int(datetime(9998, 12, 30, tzinfo=UTC).timestamp())
+MIN_TIME = EARLIEST_SECONDS  # the one range every parser shares (bot/dates.py)
+MAX_TIME = int(datetime(9998, 12, 30, tzinfo=UTC).timestamp())  # what months are computed for
 
 
 def _explain(exc: sqlite3.Error) -> str:
@@ -401,10 +402,11 @@ class Ledger:
             )
         try:
             stamp = int(d.received_at.timestamp())
-            if not MIN_TIME <= stamp <= MAX_TIME:
+            if not MIN_TIME <= stamp <= latest_seconds():
                 raise ValueError
         except (ValueError, OverflowError, OSError):
-            raise ValueError(f"{d.source}:{d.external_id}: date {d.received_at!s} is out of range") from None
+            problem = date_problem(d.received_at) or "is out of range"
+            raise ValueError(f"{d.source}:{d.external_id}: date {d.received_at!s} {problem}") from None
         # A whole second: the month of the stored time (fractions of a second are not stored).
         month = self._month_of(stamp)
         external_id = self.stored_id(d.source, d.external_id)

@@ -17,6 +17,7 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.dates import date_problem
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.money import MoneyError, is_currency, parse_amount
 from bot.sources.base import Parsed, RowError, Skipped
@@ -155,9 +156,21 @@ class CsvFile:
                 continue
             if isinstance(outcome, str):
                 yield Skipped(record.line, outcome)
-            else:
-                for item in outcome:
-                    yield Parsed(record.line, item)
+                continue
+            # Dates an importer built itself (a bare date, a date and a time): the ledger's range.
+            wrong = next((w for i in outcome if (w := _date_problem(i)) is not None), None)
+            if wrong is not None:
+                yield RowError(record.line, "(date)", wrong, record.raw)
+                continue
+            for item in outcome:
+                yield Parsed(record.line, item)
+
+
+def _date_problem(item: Item) -> str | None:
+    if isinstance(item, NewDonation):
+        wrong = date_problem(item.received_at)
+        return None if wrong is None else f"{item.received_at.isoformat()} {wrong}"
+    return None
 
 
 def _join(fields: Sequence[str], delimiter: str) -> str:
@@ -399,4 +412,7 @@ def parse_datetime(value: str, column: str, tz: tzinfo) -> datetime:
             raise RowProblem(column, f"{value!r} is not a date and time") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=zone)
+    wrong = date_problem(parsed)  # the ledger's range (bot/dates.py), said on the row
+    if wrong is not None:
+        raise RowProblem(column, f"{value!r} {wrong}")
     return parsed

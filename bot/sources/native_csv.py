@@ -14,6 +14,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import MoneyError, is_currency, parse_amount
@@ -47,12 +48,16 @@ def parse_when(text: str, tz: ZoneInfo) -> datetime:
         raise ValueError("is empty")
     try:
         if len(raw) == 10:
-            return datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), _NOON, tz).astimezone(UTC)
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+            moment = datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), _NOON, tz)
+        else:
+            moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
         raise ValueError(f"{text!r} is not a date (YYYY-MM-DD or ISO 8601)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=tz)
+    wrong = date_problem(moment)  # the ledger's range (bot/dates.py)
+    if wrong is not None:
+        raise ValueError(f"{text!r} {wrong}")
     return moment.astimezone(UTC)
 
 
@@ -115,6 +120,7 @@ class _FastRows:
 
     def __init__(self, index: dict[str, int], tz: ZoneInfo) -> None:
         self.tz = tz
+        self.latest = latest_seconds()  # once: an import lasts seconds, the skew allows a day
         self.id, self.date = index["id"], index["date"]
         self.amount, self.currency = index["amount"], index["currency"]
         self.donor, self.name = index.get("donor"), index.get("name")
@@ -142,6 +148,8 @@ class _FastRows:
             if when.tzinfo is None:
                 when = when.replace(tzinfo=self.tz)
             when = when.astimezone(UTC)
+            if not EARLIEST_SECONDS <= when.timestamp() <= self.latest:
+                return None  # the careful path says why
             flags, i = self.flags, self.public
             public = flags[fields[i].strip().lower()] if i is not None else False
             i = self.recurring

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.money import MoneyError, is_currency, minor_digits, parse_amount
 
@@ -39,9 +40,6 @@ Item = NewDonation | RefundEvent
 # No donation comes near this (10^12 in a two-digit currency); it keeps every sum the
 # ledger makes far inside SQLite's 64-bit integers.
 MAX_MINOR = 10**14
-# Unix seconds of 1970-01-01 and 9999-01-01: a date outside cannot be a platform's, and
-# could not be turned into a month in every zone.
-_EARLIEST, _LATEST = 0, 253_370_764_800
 
 
 class Malformed(ValueError):
@@ -178,19 +176,22 @@ def as_time(value: Any, where: str) -> datetime:
     try:
         if isinstance(value, Decimal) and (not value.is_finite() or value.adjusted() > 12):
             raise problem  # int() of 1e999999999 would never end
+        parsed: datetime | None = None
         if isinstance(value, int | Decimal) or (isinstance(value, str) and re.fullmatch(r"\d{9,11}", value)):
             seconds = int(value)
-            if not _EARLIEST <= seconds < _LATEST:
-                raise problem
-            return datetime.fromtimestamp(seconds, UTC)
-        if isinstance(value, str):
+            if not EARLIEST_SECONDS <= seconds <= latest_seconds():
+                raise problem  # before fromtimestamp, which fails on huge numbers
+            parsed = datetime.fromtimestamp(seconds, UTC)
+        elif isinstance(value, str):
             text = value.strip().replace(" UTC", "+00:00")
             parsed = datetime.fromisoformat(text)
             parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-            # Also fails (OverflowError) for year 1 or 9999 shifted across the date line.
-            if not _EARLIEST <= parsed.astimezone(UTC).timestamp() < _LATEST:
-                raise problem
-            return parsed
+        if parsed is not None:
+            # The range the ledger keeps (bot/dates.py): before 1970-01-02 or in the future is refused.
+            wrong = date_problem(parsed)
+            if wrong is None:
+                return parsed
+            problem = Malformed(f"{where}: {wrong}")
     except (ValueError, OverflowError, OSError):
         pass
     raise problem
