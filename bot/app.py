@@ -135,6 +135,10 @@ class Service:
         try:
             # A typo in a maintainer's template shows now, not on the 1st of the month.
             problems = self.core.renderer.check()
+            if not problems:  # and one that runs: an undefined name shows on a trial render
+                from bot.trial import trial_render
+
+                problems = await trial_render(self.config, now=self.clock())
             if problems:
                 raise ConfigError([f"news.templates_dir: {problem}" for problem in problems])
             await self._start_webhooks()

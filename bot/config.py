@@ -7,6 +7,7 @@ file: the file names the environment variables that hold them.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -122,18 +123,19 @@ def _path(value: Path) -> Path:
 
 
 TimeZoneName = Annotated[str, AfterValidator(_timezone)]
-SafePath = Annotated[Path, AfterValidator(_path)]
+SafePath = Annotated[Path, Field(strict=False), AfterValidator(_path)]
 LocaleName = Annotated[str, AfterValidator(_locale)]
 CurrencyCode = Annotated[str, AfterValidator(_currency)]
 CronExpr = Annotated[str, AfterValidator(_cron)]
 EnvName = Annotated[str, AfterValidator(_env_name)]
 Slug = Annotated[str, AfterValidator(_slug)]
 Url = Annotated[str, AfterValidator(_url)]
-PositiveAmount = Annotated[Decimal, Field(gt=0)]
+PositiveAmount = Annotated[Decimal, Field(gt=0, strict=False)]
 
 
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a string is not a port, 1 is not true; paths and amounts are converted below.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 # --- sections ------------------------------------------------------------------------------
@@ -166,7 +168,9 @@ def _file_path(value: Path) -> Path:
 
 
 class LedgerSettings(Section):
-    path: Annotated[Path, AfterValidator(_path), AfterValidator(_file_path)] = Path("donorbot.sqlite3")
+    path: Annotated[Path, Field(strict=False), AfterValidator(_path), AfterValidator(_file_path)] = Path(
+        "donorbot.sqlite3"
+    )
     pseudonym_key_env: EnvName = "DONORBOT_PSEUDONYM_KEY"
 
 
@@ -338,8 +342,10 @@ class Config(Section):
     discord: DiscordSettings | None = None
     targets: list[Target] = []
 
-    # Not from the file: where it was read from, so relative paths resolve next to it.
+    # Not from the file: where it was read from, so relative paths resolve next to it, and
+    # its text, so that problems found later (a secret not set) can name their line too.
     source: Path = Field(default=Path("config.toml"), exclude=True)
+    source_text: str = Field(default="", exclude=True, repr=False)
 
     @field_validator("targets")
     @classmethod
@@ -426,32 +432,58 @@ class Config(Section):
         value = os.environ.get(env_name, "")
         return SecretStr(value) if value else None
 
+    def where(self, *key: int | str) -> str:
+        """``FILE:LINE`` of a key (``FILE`` alone when its line is not found)."""
+        line = _locate(self.source_text, key) if self.source_text else None
+        return f"{self.source}:{line}" if line else str(self.source)
+
+    def _secret_problem(self, key: tuple[int | str, ...], env: str | None) -> str | None:
+        if not env:
+            return None
+        value = os.environ.get(env)
+        if value:
+            return None
+        state = "is set but empty" if value is not None else "is not set"
+        return f"{self.where(*key)}: {_dotted(key)}: environment variable {env} {state}"
+
     def missing_secrets(self) -> list[str]:
-        """Problems for secrets the enabled features need but the environment lacks."""
-        problems: list[str] = []
+        """``FILE:LINE: key: problem`` for each secret that a command would refuse to run without.
 
-        def need(key: str, env: str | None) -> None:
-            if env and self.secret(env) is None:
-                problems.append(f"{key}: environment variable {env} is not set")
-
-        need("ledger.pseudonym_key_env", self.ledger.pseudonym_key_env)
-        if self.matrix is not None:
+        Only what is in use counts: a platform's token when an enabled target posts there
+        (a disabled target needs no secret). Webhook secrets are :meth:`secret_warnings`:
+        without one, ``run`` serves the other routes and leaves that one off.
+        """
+        problems: list[str | None] = [
+            self._secret_problem(("ledger", "pseudonym_key_env"), self.ledger.pseudonym_key_env)
+        ]
+        used = {t.platform for t in self.targets if t.enabled}
+        if self.matrix is not None and "matrix" in used:
             if self.matrix.access_token_env:
-                need("matrix.access_token_env", self.matrix.access_token_env)
+                problems.append(
+                    self._secret_problem(("matrix", "access_token_env"), self.matrix.access_token_env)
+                )
             else:
-                need("matrix.password_env", self.matrix.password_env)
-        if self.discord is not None:
-            need("discord.token_env", self.discord.token_env)
+                problems.append(self._secret_problem(("matrix", "password_env"), self.matrix.password_env))
+        if self.discord is not None and "discord" in used:
+            problems.append(self._secret_problem(("discord", "token_env"), self.discord.token_env))
+        return [p for p in problems if p]
+
+    def secret_warnings(self) -> list[str]:
+        """Webhook routes left off for want of their secret (``run`` logs the same)."""
         hooks = self.webhooks
+        if not hooks.enabled:
+            return []
+        warnings: list[str | None] = []
         for name in ("kofi", "github_sponsors", "stripe", "opencollective", "patreon",
                      "donorbox", "buymeacoffee"):  # fmt: skip
             hook = getattr(hooks, name)
             if hook is not None:
-                need(f"webhooks.{name}.secret_env", hook.secret_env)
+                warnings.append(self._secret_problem(("webhooks", name, "secret_env"), hook.secret_env))
         if hooks.helloasso is not None:
-            need("webhooks.helloasso.signature_key_env", hooks.helloasso.signature_key_env)
-            need("webhooks.helloasso.path_secret_env", hooks.helloasso.path_secret_env)
-        return problems
+            for key in ("signature_key_env", "path_secret_env"):
+                env = getattr(hooks.helloasso, key)
+                warnings.append(self._secret_problem(("webhooks", "helloasso", key), env))
+        return [f"{w}; its route is off" for w in warnings if w]
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -488,10 +520,11 @@ def parse_config(text: str, file: Path) -> Config:
             message = message[: match.start()].strip()
             raise ConfigError([f"{file}:{match.group(1)}: TOML syntax: {message}"]) from None
         raise ConfigError([f"{file}: TOML syntax: {message}"]) from None
-    if "source" in data:
-        raise ConfigError([f"{file}:{_locate(text, ('source',)) or 1}: source: unknown key"])
+    for reserved in ("source", "source_text"):
+        if reserved in data:
+            raise ConfigError([f"{file}:{_locate(text, (reserved,)) or 1}: {reserved}: unknown key"])
     try:
-        return Config.model_validate({**data, "source": file.resolve()})
+        return Config.model_validate({**data, "source": file.resolve(), "source_text": text})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, text, file, data)) from None
 
@@ -507,11 +540,38 @@ def _describe(exc: ValidationError, text: str, file: Path, data: dict[str, Any])
             path = tuple(int(p) if p.isdigit() else p for p in re.findall(r"[^.\[\]]+", named.group(1)))
             loc = path if not loc or path[0] == loc[0] else (*loc, *path)
             message = named.group(2)
+        if error["type"] == "union_tag_not_found":
+            # A target without `platform` is most often one whose `platform` is misspelt.
+            unknown = _unknown_target_keys(error.get("input"))
+            if unknown:
+                loc, message = (*loc, unknown[0]), _unknown_key_message(unknown[0], _TARGET_KEYS)
         key = _dotted(loc) or "(top level)"
         line = _locate(text, _key_of(loc, data))
         where = f"{file}:{line}" if line else str(file)
         problems.append(f"{where}: {key}: {message}")
     return problems
+
+
+def _target_keys() -> set[str]:
+    keys: set[str] = set()
+    for model in (ConsoleTarget, MatrixTarget, DiscordTarget):
+        keys |= set(model.model_fields)
+    return keys
+
+
+_TARGET_KEYS = _target_keys()
+
+
+def _unknown_target_keys(table: object) -> list[str]:
+    if not isinstance(table, dict):
+        return []
+    return [key for key in table if key not in _TARGET_KEYS]
+
+
+def _unknown_key_message(key: str, known: set[str]) -> str:
+    close = difflib.get_close_matches(key, sorted(known), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "config.example.toml lists every key"
+    return f"unknown key ({hint})"
 
 
 def _clean_loc(loc: tuple[int | str, ...], data: dict[str, Any]) -> tuple[int | str, ...]:
@@ -566,6 +626,9 @@ def _message(error: Any) -> str:
         return "unknown key (check the spelling; config.example.toml lists every key)"
     if kind == "missing":
         return "required key is missing"
+    if kind in ("int_type", "bool_type", "float_type") and isinstance(error.get("input"), str):
+        what = "true or false" if kind == "bool_type" else "a number"
+        return f"must be {what}, without quotes (got the string {error['input']!r})"
     if kind == "union_tag_invalid":
         return "platform must be one of console, matrix, discord"
     if kind == "union_tag_not_found":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import stat
 import sys
@@ -337,13 +338,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    problems = config.missing_secrets() + _template_problems(config)
-    warnings = _permission_warnings(config, path)
+    problems = config.missing_secrets() + [f"{path}: {p}" for p in _template_problems(config)]
+    warnings = _permission_warnings(config, path) + config.secret_warnings()
     for warning in warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if problems:
         for problem in problems:
-            print(f"{path}: {problem}", file=sys.stderr)
+            print(problem, file=sys.stderr)
         return EXIT_CONFIG
     targets = ", ".join(f"{t.name} ({t.platform})" for t in config.targets) or "none"
     print(f"{path}: OK")
@@ -354,11 +355,18 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _template_problems(config: Config) -> list[str]:
-    """news.templates_dir: every template there compiles (a typo must not wait for the 1st)."""
+    """Every template compiles and every message renders (a typo must not wait for the 1st)."""
     from bot.news.render import Renderer, RenderError
+    from bot.trial import trial_render
 
     try:
-        return [f"news.templates_dir: {problem}" for problem in Renderer(config).check()]
+        compiled = Renderer(config).check()
+    except RenderError as exc:
+        return [f"news.templates_dir: {exc}"]
+    if compiled:
+        return [f"news.templates_dir: {problem}" for problem in compiled]
+    try:
+        return [f"news.templates_dir: {problem}" for problem in asyncio.run(trial_render(config))]
     except RenderError as exc:
         return [f"news.templates_dir: {exc}"]
 
