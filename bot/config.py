@@ -627,7 +627,7 @@ def _message(error: Any) -> str:
     if kind == "missing":
         return "required key is missing"
     if kind in ("int_type", "bool_type", "float_type") and isinstance(error.get("input"), str):
-        what = "true or false" if kind == "bool_type" else "a number"
+        what = {"bool_type": "true or false", "int_type": "an integer"}.get(kind, "a number")
         return f"must be {what}, without quotes (got the string {error['input']!r})"
     if kind == "union_tag_invalid":
         return "platform must be one of console, matrix, discord"

@@ -65,7 +65,7 @@ def test_a_quoted_port_is_refused_with_its_line(tmp_path: Path) -> None:
     result = _donorbot(config, "check-config")
     assert result.returncode == 2
     line = _line_of(config, "port =")
-    assert f"{config}:{line}: webhooks.port: must be a number, without quotes" in result.stderr
+    assert f"{config}:{line}: webhooks.port: must be an integer, without quotes" in result.stderr
     assert _donorbot(config, "stats").returncode == 2  # every command, the same verdict
 
 
