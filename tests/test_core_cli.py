@@ -293,3 +293,27 @@ def test_anonymous_donors_are_counted_but_never_named(tmp_path: Path) -> None:
         assert hidden not in shown
     raw = (tmp_path / "data" / "donorbot.sqlite3").read_bytes()
     assert b"Zebulon" not in raw and b"Quentin" not in raw, "a private name is not even stored"
+
+
+def test_a_member_id_is_one_donor_through_add_and_import_csv(tmp_path: Path) -> None:
+    """An association that knows its members by number counts each of them once."""
+    config = project(tmp_path)
+    added = donorbot(
+        config, "add", "--amount", "20", "--currency", "EUR", "--donor", "adh-0042", "--date", "2026-09-10"
+    )
+    assert added.returncode == 0, added.stderr
+    imported = donorbot(
+        config, "import", "csv", str(write_csv(tmp_path / "oct.csv", ["r1,2026-10-05,30.00,EUR,adh-0042,,,"]))
+    )
+    assert imported.returncode == 0, imported.stderr
+    october = stats(config, "2026-10")
+    assert october["donors"] == 1 and october["new_donors"] == 0 and october["returning_donors"] == 1
+    # A namespace of its own, asked for explicitly, is another person.
+    apart = donorbot(
+        config, "add", "--amount", "5", "--currency", "EUR", "--donor", "adh-0042",
+        "--donor-namespace", "manual", "--date", "2026-10-20",
+    )  # fmt: skip
+    assert apart.returncode == 0, apart.stderr
+    assert stats(config, "2026-10")["new_donors"] == 1
+    bad = donorbot(config, "add", "--amount", "5", "--currency", "EUR", "--donor-namespace", "a b")
+    assert bad.returncode == 1 and "--donor-namespace" in bad.stderr

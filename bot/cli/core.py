@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import stat
 import sys
 import uuid
@@ -45,7 +46,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("add", help="record an offline donation (cheque, cash at an event)")
     p.add_argument("--amount", required=True, help="e.g. 25.00")
     p.add_argument("--currency", required=True, help="ISO 4217 code, e.g. EUR")
-    p.add_argument("--donor", help="an email or an identifier, to recognise the donor next time")
+    p.add_argument(
+        "--donor",
+        help="an email or an identifier (a membership number...), to recognise the donor next time; "
+        "the same id as in the `donor` column of `import csv` is the same person",
+    )
+    p.add_argument(
+        "--donor-namespace",
+        default="csv",
+        metavar="NAME",
+        help="whose ids --donor uses when it is not an email (default: csv, your own records, shared "
+        "with `import csv`; a platform name, e.g. liberapay, for a platform's id)",
+    )
     p.add_argument("--name", help="the name to thank publicly (needs --public)")
     p.add_argument("--public", action="store_true", help="the donor agreed to be named")
     p.add_argument("--message", help="the donor's public message (needs --public)")
@@ -237,13 +249,17 @@ def cmd_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail(f"--date: {args.date!r}: {exc}")
     donor = (args.donor or "").strip()
+    namespace = args.donor_namespace.strip().lower()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,63}", namespace):
+        return fail(f"--donor-namespace: {args.donor_namespace!r} is not a source name (e.g. csv, liberapay)")
     donation = NewDonation(
         source="manual",
         external_id=args.id or f"manual-{uuid.uuid4().hex}",
         amount=amount,
         currency=currency,
         received_at=when,
-        donor_id=donor_identity("manual", donor or None, donor if "@" in donor else None),
+        # The maintainer's own records, by hand or by file, know a member by one id.
+        donor_id=donor_identity(namespace, donor or None, donor if "@" in donor else None),
         public=args.public,
         display_name=args.name,
         message=args.message,
