@@ -32,6 +32,7 @@ from bot.delivery import RetryPolicy, deliver_message, deliver_pending, owe
 from bot.metrics import Metrics
 from bot.months import Month
 from bot.schedule import DueRun, due_runs, trigger_of
+from bot.sources.sync.runner import Poller, start_polling
 
 if TYPE_CHECKING:
     from aiohttp import web
@@ -121,6 +122,7 @@ class Service:
         self._bots: dict[str, ChatBot] = {}
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self.sync: Poller | None = None  # the pull sources ([sources.*]), polled at their intervals
         self.connected: dict[str, asyncio.Event] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
@@ -154,6 +156,11 @@ class Service:
                 task = asyncio.create_task(self._supervise(platform, commands), name=f"{platform} adapter")
                 self._supervisors.add(task)
             self._start_scheduler()
+            self.sync = start_polling(
+                self.config,
+                self.core.ledger,
+                lambda new: self._spawn(self._after_donations(list(new)), "alerts"),
+            )
             # Remember the milestones already reached before announcing new ones.
             await owe_alerts(self.core, self.targets, self.clock())
             self._spawn(self.catch_up(), "catch-up")
@@ -183,6 +190,9 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self.sync is not None:
+            await self.sync.stop()
+            self.sync = None
         if self._tasks:
             _done, late = await asyncio.wait(set(self._tasks), timeout=self._stop_grace)
             for task in late:

@@ -38,9 +38,13 @@ __all__ = [
     "ConsoleTarget",
     "DiscordSettings",
     "DiscordTarget",
+    "GitHubSponsorsSource",
     "Goal",
     "MatrixSettings",
     "MatrixTarget",
+    "OpenCollectiveSource",
+    "SourcesSettings",
+    "StripeSource",
     "Target",
     "default_config_path",
     "load_config",
@@ -253,6 +257,64 @@ class WebhookSettings(Section):
     helloasso: HelloAssoHook | None = None
 
 
+# --- pull sources (donorbot sync) ------------------------------------------------------------
+
+
+def _api_url(value: str) -> str:
+    return _url(value).rstrip("/")
+
+
+def _oc_slug(value: str) -> str:
+    # As in opencollective.com/SLUG: lower-case letters, digits and dashes.
+    if not re.match(r"^[a-z0-9][a-z0-9-]{0,254}$", value):
+        raise ValueError(f"{value[:80]!r} is not an Open Collective slug (as in opencollective.com/SLUG)")
+    return value
+
+
+def _github_login(value: str) -> str:
+    if not re.match(r"^[A-Za-z0-9][A-Za-z0-9-]{0,38}$", value):
+        raise ValueError(f"{value[:80]!r} is not a GitHub login (letters, digits and -, at most 39)")
+    return value
+
+
+ApiUrl = Annotated[str, AfterValidator(_api_url)]
+
+
+class PullSource(Section):
+    # Minutes between two syncs in `donorbot run`; fractions allowed (0.5: every 30 seconds).
+    interval_minutes: Annotated[float, Field(gt=0, le=7 * 24 * 60)] = 60
+    since: date | None = None  # the first sync starts here (default: everything the API has)
+
+
+class OpenCollectiveSource(PullSource):
+    slug: Annotated[str, AfterValidator(_oc_slug)]
+    token_env: EnvName | None = None  # public collectives need none
+    api_url: ApiUrl = "https://api.opencollective.com/graphql/v2"
+
+
+class StripeSource(PullSource):
+    secret_key_env: EnvName
+    api_base: ApiUrl = "https://api.stripe.com"
+
+
+class GitHubSponsorsSource(PullSource):
+    token_env: EnvName
+    login: Annotated[str, AfterValidator(_github_login)] | None = None  # None: the token's own account
+    api_url: ApiUrl = "https://api.github.com/graphql"
+
+
+class SourcesSettings(Section):
+    opencollective: OpenCollectiveSource | None = None
+    stripe: StripeSource | None = None
+    github_sponsors: GitHubSponsorsSource | None = None
+
+    def configured(self) -> dict[str, OpenCollectiveSource | StripeSource | GitHubSponsorsSource]:
+        """The sources present in the file, by their key."""
+        found = {"opencollective": self.opencollective, "stripe": self.stripe,
+                 "github_sponsors": self.github_sponsors}  # fmt: skip
+        return {key: value for key, value in found.items() if value is not None}
+
+
 class MatrixSettings(Section):
     homeserver: Url
     user_id: Annotated[str, Field(pattern=r"^@[^:\s]+:\S+$")]
@@ -338,6 +400,7 @@ class Config(Section):
     news: NewsSettings = NewsSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    sources: SourcesSettings = SourcesSettings()
     matrix: MatrixSettings | None = None
     discord: DiscordSettings | None = None
     targets: list[Target] = []
@@ -466,7 +529,7 @@ class Config(Section):
                 problems.append(self._secret_problem(("matrix", "password_env"), self.matrix.password_env))
         if self.discord is not None and "discord" in used:
             problems.append(self._secret_problem(("discord", "token_env"), self.discord.token_env))
-        return [p for p in problems if p]
+        return [p for p in problems if p] + self.source_token_problems()
 
     def secret_warnings(self) -> list[str]:
         """Webhook routes left off for want of their secret (``run`` logs the same)."""
@@ -484,6 +547,35 @@ class Config(Section):
                 env = getattr(hooks.helloasso, key)
                 warnings.append(self._secret_problem(("webhooks", "helloasso", key), env))
         return [f"{w}; its route is off" for w in warnings if w]
+
+    def source_token_problems(self) -> list[str]:
+        """``FILE:LINE: key: problem`` for the pull sources' tokens: unset, or plainly not a token."""
+        problems: list[str] = []
+        sources = self.sources
+        named: list[tuple[tuple[str, str, str], str | None]] = []  # (key, variable)
+        if sources.opencollective is not None:
+            named.append((("sources", "opencollective", "token_env"), sources.opencollective.token_env))
+        if sources.stripe is not None:
+            named.append((("sources", "stripe", "secret_key_env"), sources.stripe.secret_key_env))
+        if sources.github_sponsors is not None:
+            named.append((("sources", "github_sponsors", "token_env"), sources.github_sponsors.token_env))
+        for key, env in named:
+            if not env:
+                continue
+            missing = self._secret_problem(key, env)
+            if missing:
+                problems.append(missing)
+                continue
+            value = os.environ.get(env, "")
+            where = f"{self.where(*key)}: {_dotted(key)}"
+            if value != value.strip() or any(c.isspace() for c in value):
+                problems.append(f"{where}: the token in {env} contains spaces or a line break")
+            elif key[1] == "stripe" and value.startswith("pk_"):
+                problems.append(
+                    f"{where}: {env} holds a publishable key (pk_...); a sync needs a secret or "
+                    "restricted key (sk_... or rk_...)"
+                )
+        return problems
 
 
 # --- loading -------------------------------------------------------------------------------

@@ -83,6 +83,9 @@ class Metrics:
         family("donorbot_ledger_donations", "gauge", "Donations in the ledger.")
         rows = await core.ledger.query("SELECT coalesce(sum(donations), 0) FROM month_stats")
         out.append(f"donorbot_ledger_donations {rows[0][0]}")
+        from bot.sources.sync.status import metrics_lines
+
+        out += await metrics_lines(core.config, core.ledger)
         return "\n".join(out) + "\n"
 
 

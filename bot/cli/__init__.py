@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from bot import __version__
-from bot.cli import backup, chat, core, health, init, pictures, run, sources
+from bot.cli import backup, chat, core, health, init, pictures, run, sources, sync
 
 __all__ = ["build_parser", "main"]
 
-_AREAS = (init, core, sources, chat, run, health, pictures, backup)
+_AREAS = (init, core, sources, sync, chat, run, health, pictures, backup)
 
 
 def build_parser() -> argparse.ArgumentParser:

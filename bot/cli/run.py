@@ -79,6 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 async def _status(core: Any, now: datetime) -> dict[str, Any]:
     from bot.delivery import list_deliveries
     from bot.schedule import month_reported, next_runs, trigger_of
+    from bot.sources.sync.status import sync_status
 
     config = core.config
     tz = config.project.tz
@@ -119,7 +120,8 @@ async def _status(core: Any, now: datetime) -> dict[str, Any]:
     size = await core.ledger.size()
     path = config.ledger_path
     size["file_bytes"] = path.stat().st_size if path.exists() else 0
-    return {"now": now.isoformat(), "targets": targets, "sources": sources, "ledger": size}
+    sync = await sync_status(config, core.ledger)
+    return {"now": now.isoformat(), "targets": targets, "sources": sources, "sync": sync, "ledger": size}
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -149,6 +151,9 @@ def cmd_status(args: argparse.Namespace) -> int:
             print("  (no donation yet)")
         for s in status["sources"]:
             print(f"  {s['source']}: {s['donations']} donation(s), last {s['last']}")
+        from bot.sources.sync.status import status_lines
+
+        print("\n".join(status_lines(status["sync"])))
         ledger = status["ledger"]
         print(
             f"Ledger: {ledger['donations_stored']} donations stored, {ledger['donations_counted']} counted, "

@@ -195,6 +195,20 @@ _V8_PAYMENT_ALIASES = """
         CREATE INDEX donation_matches_key ON donation_matches (source, donor_key, currency, amount, received_at);
         """
 
+_V9_SYNC_SOURCES = """
+        -- Pull sources (donorbot sync): where each one's next sync starts, and how the last went.
+        CREATE TABLE sync_sources (
+            source TEXT PRIMARY KEY,
+            cursor TEXT,
+            last_attempt INTEGER,
+            last_success INTEGER,
+            last_error TEXT,
+            syncs INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            stored INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        """
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_DONATIONS,
     _V2_ROLLUPS,
@@ -204,6 +218,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V6_DROP_MONTH_AMOUNT_INDEX,
     _V7_CHECKS_WITHOUT_IN_LISTS,
     _V8_PAYMENT_ALIASES,
+    _V9_SYNC_SOURCES,
 )
 LATEST = len(MIGRATIONS)
 
