@@ -26,7 +26,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.config import GitHubSponsorsSource
-from bot.ledger.models import DonorKind, NewDonation
+from bot.ledger.ids import keyed
+from bot.ledger.models import DonorKind, NewDonation, Reconcile
 from bot.ledger.pseudonym import donor_identity
 from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE
 from bot.sources.sync.base import Batch, SyncError, start_time
@@ -41,6 +42,7 @@ OVERLAP = timedelta(hours=1)
 PER_MINUTE = 60  # far under GitHub's 5,000 points an hour
 CURRENCY = "USD"
 WHAT = "GitHub"
+RECONCILE_WINDOW = 2 * 24 * 3600  # seconds: the webhook's and the export's window (README)
 # A sponsorship created within this of its NEW_SPONSORSHIP activity is that activity's.
 SAME_SPONSORSHIP = timedelta(minutes=10)
 
@@ -81,11 +83,12 @@ QUERY_OF_LOGIN = (
 )
 
 
-def donation_id(activity_id: str, sponsorship: dict[str, Any] | None, when: datetime) -> str:
-    """The one place a synced sponsorship's ledger id is made.
+def donation_id(login: str, sponsorship: dict[str, Any] | None, when: datetime) -> str:
+    """The one place a synced sponsorship's ledger id is made (the README's table of ids).
 
-    The sponsorship's node id (what the webhook's ``sponsorship.node_id`` is) when the
-    API gives the sponsorship this activity started; else the activity's own id.
+    The sponsorship's node id (the webhook's ``sponsorship.node_id``) when the API gives
+    the sponsorship this activity started; else ``keyed("LOGIN:CREATED_AT")``, as the
+    webhook does without a node id (the ledger stores only its keyed hash).
     """
     if (
         sponsorship
@@ -98,7 +101,7 @@ def donation_id(activity_id: str, sponsorship: dict[str, Any] | None, when: date
             created = None
         if created is not None and abs(created - when) <= SAME_SPONSORSHIP:
             return str(sponsorship["id"])
-    return f"activity:{activity_id}"
+    return keyed(f"{login}:{when.isoformat().replace('+00:00', 'Z')}")
 
 
 class GitHubSponsorsSync:
@@ -190,9 +193,9 @@ class GitHubSponsorsSync:
         batch.items.append(
             NewDonation(
                 source=SOURCE,
-                external_id=donation_id(
-                    read.text(node, "id", where), sponsorship if isinstance(sponsorship, dict) else None, when
-                ),
+                external_id=donation_id(login, sponsorship if isinstance(sponsorship, dict) else None, when),
+                # The dashboard export numbers the same first charge otherwise: matched on donor, amount, time.
+                reconcile=Reconcile("api", RECONCILE_WINDOW),
                 amount=cents,  # USD: cents are its minor units
                 currency=CURRENCY,
                 received_at=when,

@@ -31,12 +31,12 @@ from bot.config import OpenCollectiveSource
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import is_currency, minor_digits
-from bot.sources.opencollective import SOURCE, is_private_slug, short_id
+from bot.sources.opencollective import SOURCE, is_private_slug, transaction_ids
 from bot.sources.sync.base import Batch, SyncError, start_time
 from bot.sources.sync.http import GraphQLClient, TokenRef
 from bot.sources.sync.shape import Reader
 
-__all__ = ["OVERLAP", "PAGE", "QUERY", "OpenCollectiveSync", "donation_id"]
+__all__ = ["OVERLAP", "PAGE", "QUERY", "OpenCollectiveSync", "donation_ids", "is_incognito"]
 
 PAGE = 1000
 MAX_PAGES = 2000  # two million transactions in one sync: far beyond any collective
@@ -62,6 +62,7 @@ query DonorbotContributions($slug: String!, $dateFrom: DateTime, $limit: Int!, $
       nodes {
         id
         legacyId
+        group
         type
         kind
         isRefund
@@ -71,7 +72,7 @@ query DonorbotContributions($slug: String!, $dateFrom: DateTime, $limit: Int!, $
         amount { valueInCents currency }
         oppositeAccount { slug name type isIncognito }
         order { frequency }
-        refundTransaction { id legacyId }
+        refundTransaction { id legacyId group }
       }
     }
   }
@@ -79,23 +80,23 @@ query DonorbotContributions($slug: String!, $dateFrom: DateTime, $limit: Int!, $
 """
 
 
-def donation_id(uuid: str, legacy_id: int | None) -> str:
-    """The one place a synced transaction's ledger id is made.
+def donation_ids(uuid: str, legacy_id: int | None, group: str | None) -> tuple[str, tuple[str, ...]]:
+    """A synced transaction's ledger id and aliases: the same as every other route's.
 
-    The short id (first 8 hex digits of the uuid) is what the transactions CSV export
-    (``shortId``) and the webhook store, so a payment seen by several routes is one row.
-    ``legacy_id`` is the dashboard export's ``Transaction ID``.
+    The API knows all of a transaction's ids: its uuid (whose first 8 hex digits are the
+    older export's ``shortId``), ``legacyId`` (the dashboard export's ``Transaction ID``)
+    and ``group``; :func:`bot.sources.opencollective.transaction_ids` turns them into the
+    ids the CSV and webhook routes use, so a payment seen by several routes is one donation.
     """
-    return short_id(uuid)
+    return transaction_ids(legacy_id=legacy_id, uuid=uuid, group=group)
 
 
 def is_incognito(account: dict[str, Any]) -> bool:
     """Incognito and guest contributors: counted, never named."""
     slug = str(account.get("slug") or "")
     name = str(account.get("name") or "").strip()
-    if account.get("isIncognito") is True or is_private_slug(slug):
-        return True
-    return slug.lower().startswith("user-") and name.lower() == "incognito"
+    # Real exports show incognito profiles as ``user-xxxxxxxx`` named "Incognito": the name is the sign.
+    return account.get("isIncognito") is True or is_private_slug(slug) or name.lower() == "incognito"
 
 
 class OpenCollectiveSync:
@@ -183,7 +184,9 @@ class OpenCollectiveSync:
             uuid = read.text(original, "id", f"{where}.refundTransaction")
             legacy = read.integer(original, "legacyId", f"{where}.refundTransaction", optional=True)
             status = Status.DISPUTED if node.get("refundKind") == "DISPUTE" else Status.REFUNDED
-            batch.items.append(RefundEvent(SOURCE, donation_id(uuid, legacy), status, when))
+            # The original's short id: a refund may name a donation by any of its ids.
+            original_id, _ = donation_ids(uuid, legacy, None)
+            batch.items.append(RefundEvent(SOURCE, original_id, status, when))
             return when
         if kind_type != "CREDIT":
             batch.skip("the collective's own contribution to another account")
@@ -209,11 +212,13 @@ class OpenCollectiveSync:
         order = read.object(node.get("order"), f"{where}.order", optional=True) or {}
         uuid = read.text(node, "id", where)
         legacy = read.integer(node, "legacyId", where, optional=True)
-        external_id = donation_id(uuid, legacy)
+        group = read.text(node, "group", where, optional=True) or None
+        external_id, aliases = donation_ids(uuid, legacy, group)
         batch.items.append(
             NewDonation(
                 source=SOURCE,
                 external_id=external_id,
+                aliases=aliases,
                 amount=amount,
                 currency=currency,
                 received_at=when,
