@@ -30,7 +30,7 @@ from typing import Any
 
 from bot.announcements import BULLETIN, Unbuildable, message_for
 from bot.chat.commands import PublishOutcome
-from bot.chat.errors import PermanentDeliveryError, TransientDeliveryError
+from bot.chat.errors import DeferredDeliveryError, PermanentDeliveryError, TransientDeliveryError
 from bot.chat.message import Message
 from bot.chat.sender import Sender
 from bot.config import Target
@@ -184,6 +184,12 @@ async def deliver_message(
             await _record(core, name, month, target.name, state="failed", error=str(exc), attempt=True)
             log.error("delivery %s %s -> %s failed: %s", name, month, target.name, exc)
             return PublishOutcome(target.name, "failed", str(exc))
+        except DeferredDeliveryError as exc:  # the adapter already retried: the next sweep tries again
+            await _record(core, name, month, target.name, state="pending", error=str(exc), attempt=True)
+            log.warning(
+                "delivery %s %s -> %s: %s; left pending for the next sweep", name, month, target.name, exc
+            )
+            return PublishOutcome(target.name, "pending", str(exc))
         except TransientDeliveryError as exc:
             reason = str(exc)
             await _record(core, name, month, target.name, state="pending", error=reason, attempt=True)

@@ -81,24 +81,33 @@ async def start(started: list[Service], config: Config, policy: RetryPolicy) -> 
     return service
 
 
-async def test_server_errors_and_429_are_retried_with_backoff_then_posted_once(
+async def test_server_errors_are_retried_by_discord_py_alone_and_a_long_429_waits_for_the_sweep(
     discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator, service_for: list[Service]
 ) -> None:
     config = with_ledger(discord_config, demo_ledger)
     sleep = FakeSleep()
     service = await start(service_for, config, RetryPolicy(attempts=5, base_delay=2.0, sleep=sleep))
-    emulator.fail_next(2, 503, method="POST", path=MESSAGES)
+    emulator.fail_next(1, 500, method="POST", path=MESSAGES)
     emulator.fail_next(1, 429, retry_after=120, method="POST", path=MESSAGES)
 
-    outcomes = await service.publish(DECEMBER)
+    outcomes = {o.target: o for o in await service.publish(DECEMBER)}
 
-    assert {o.target: o.state for o in outcomes} == {"general": "sent", "annonces": "sent"}
-    assert sleep.delays == [2.0, 4.0, 120.0], "exponential back-off, then the server's Retry-After"
+    # discord.py tried the 500 again itself; the 429's two minutes are not slept through.
+    assert outcomes["general"].state == "pending" and "120 s" in outcomes["general"].detail
+    assert outcomes["annonces"].state == "sent"
+    assert sleep.delays == [], "no second retry layer on top of discord.py's"
     statuses = [r.status for r in emulator.calls("POST", MESSAGES)]
-    assert statuses[:3] == [503, 503, 429]
+    assert statuses[:2] == [500, 429]
+    state, attempts, error = (await rows(config))["general"]
+    assert (state, attempts) == ("pending", 1) and error is not None and "rate limited" in error
+
+    await service.sweep()  # the next minute's sweep
+
+    assert (await rows(config))["general"][:2] == ("sent", 2)
     general = emulator.sent(emulator.world.general.id)
-    assert general and general[0].content.startswith("# Donor Friends – Monthly News – January 2026")
-    assert (await rows(config))["general"][:2] == ("sent", 4)
+    assert len(general) == 1 and general[0].content.startswith(
+        "# Donor Friends – Monthly News – January 2026"
+    )
 
 
 async def test_a_forbidden_channel_is_failed_with_its_reason_and_the_others_are_served(
@@ -242,19 +251,20 @@ async def test_discord_failing_for_a_while_around_the_scheduled_time_gets_the_bu
     config = with_ledger(discord_config, demo_ledger)
     sleep = FakeSleep()
     service = await start(service_for, config, RetryPolicy(attempts=3, sleep=sleep))
-    # Discord answers 5xx and 429 to every post for a while: longer than one round of retries.
-    emulator.fail_next(6, 503, method="POST", path=MESSAGES)
+    # Discord answers 5xx and 429 to every post for a while: each try is deferred to the next sweep.
+    emulator.fail_next(2, 503, method="POST", path=MESSAGES)
     emulator.fail_next(2, 429, retry_after=120, method="POST", path=MESSAGES)
 
     await service.scheduled_run("general")  # the cron fires in the middle of the outage
     await service.scheduled_run("annonces")
     owed = await rows(config)
     assert {target: state[:2] for target, state in owed.items()} == {
-        "general": ("pending", 3),
-        "annonces": ("pending", 3),
+        "general": ("pending", 1),
+        "annonces": ("pending", 1),
     }
     assert all("503" in (error or "") for _, _, error in owed.values())
     assert not any(emulator.sent(c.id) for c in emulator.world.guild.channels)
+    assert sleep.delays == []
 
     await service.sweep()  # a minute later: still rate limited, then back
     await service.sweep()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["DeliveryError", "PermanentDeliveryError", "TransientDeliveryError"]
+__all__ = ["DeferredDeliveryError", "DeliveryError", "PermanentDeliveryError", "TransientDeliveryError"]
 
 
 class DeliveryError(Exception):
@@ -19,3 +19,7 @@ class TransientDeliveryError(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     """Not worth retrying: missing permission, unknown channel or room, encryption unavailable."""
+
+
+class DeferredDeliveryError(DeliveryError):
+    """Worth trying at the next sweep, not again at once: a full disk, a closed output."""

@@ -6,6 +6,15 @@ misbehave: answer the next requests with 5xx or 429 + Retry-After, drop the
 connection, or drop the gateway. Like Discord, it deduplicates messages that
 carry ``enforce_nonce``, forgets interactions not acknowledged within 3 s,
 and refuses a second acknowledgement.
+
+It keeps Discord's documented limits (API reference: Message resource, Embed
+limits; Channel resource, Crosspost Message and Start Thread from Message;
+Rate Limits topic): 2,000 characters of content, at most 10 embeds and their
+6,000-character total with each field's own limit, answered 400 with code
+50035 and the ``errors`` tree Discord gives; 10 crossposts per channel per hour,
+answered 429 with ``Retry-After`` and the ``X-RateLimit-*`` headers; message
+creation in a per-channel bucket whose headers discord.py follows; one thread
+per message (its id is the message's), a second start answered 160004.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import json
 import math
 import re
 import struct
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import Message as EmailMessage
@@ -25,7 +35,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.discord_emulator.gateway import GatewayConnection, Session, handle_gateway
-from tests.discord_emulator.world import Member, World, iso_now
+from tests.discord_emulator.world import Channel, Member, World, iso_now
 
 __all__ = ["DiscordEmulator", "InteractionRecord", "RecordedFile", "RecordedRequest", "StoredMessage"]
 
@@ -160,6 +170,16 @@ class DiscordEmulator:
         self.heartbeat_interval_ms = 41_250
         self.interaction_deadline = 3.0
         self.nonce_window = 300.0
+        # Crossposts: Discord allows 10 per channel per hour ("publish" in the client).
+        self.crosspost_limit = 10
+        self.crosspost_window = 3600.0
+        self.crossposts: dict[int, list[float]] = {}  # channel id -> when each crosspost was made
+        # Message creation: a per-channel bucket (Discord does not document its size; 5 per 5 s is
+        # what it answers today; the emulator keeps the headers' shape and a short window).
+        self.message_bucket_limit = 5
+        self.message_bucket_window = 0.25
+        self._message_buckets: dict[int, list[float]] = {}
+        self.clock_offset = 0.0  # tests move the emulator's clock forward (an hour later...)
         self._faults: list[_Fault] = []
         self._tick = asyncio.Event()
         self._runner: web.AppRunner | None = None
@@ -236,6 +256,14 @@ class DiscordEmulator:
         async with asyncio.timeout(within):
             while not predicate():
                 await self._tick.wait()
+
+    def now(self) -> float:
+        """The emulator's clock (the event loop's, moved by :attr:`clock_offset`)."""
+        return asyncio.get_running_loop().time() + self.clock_offset
+
+    def threads_of(self, channel_id: int) -> list[Any]:
+        """The threads started in a channel."""
+        return [t for t in self.world.threads if t.parent_id == channel_id]
 
     def sent(self, channel_id: int) -> list[StoredMessage]:
         return list(self.messages.get(channel_id, []))
@@ -426,6 +454,7 @@ class DiscordEmulator:
             ("GET", r"/channels/(\d+)", self._get_channel, True),
             ("POST", r"/channels/(\d+)/messages", self._create_message, True),
             ("POST", r"/channels/(\d+)/messages/(\d+)/crosspost", self._crosspost, True),
+            ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._start_thread, True),
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._interaction_callback, False),
             ("POST", rf"/webhooks/{app}/([^/]+)", self._followup, False),
             ("GET", rf"/webhooks/{app}/([^/]+)/messages/@original", self._get_original, False),
@@ -506,9 +535,32 @@ class DiscordEmulator:
             for earlier in self.messages.get(channel.id, []):
                 if earlier.payload.get("nonce") == nonce and now - earlier.request.at <= self.nonce_window:
                     return _json(earlier.payload)  # Discord answers with the first message, posts nothing
+        limited, headers = self._take(
+            self._message_buckets,
+            channel.id,
+            self.message_bucket_limit,
+            self.message_bucket_window,
+            f"messages-{channel.id}",
+        )
+        if limited:
+            return _rate_limited(headers)
         payload = self._message(body, record.files, channel_id=channel.id)
         self.messages.setdefault(channel.id, []).append(StoredMessage(payload, record, record.files))
-        return _json(payload)
+        return _json(payload, headers=headers)
+
+    def _take(
+        self, buckets: dict[int, list[float]], key: int, limit: int, window: float, bucket: str
+    ) -> tuple[bool, dict[str, str]]:
+        """Count one request in a sliding-window bucket: (refused, the X-RateLimit headers to send)."""
+        now = self.now()
+        times = buckets.setdefault(key, [])
+        times[:] = [t for t in times if now - t < window]
+        if len(times) >= limit:
+            reset_after = window - (now - times[0])
+            return True, _limit_headers(limit, 0, reset_after, bucket)
+        times.append(now)
+        reset_after = window - (now - times[0])
+        return False, _limit_headers(limit, limit - len(times), reset_after, bucket)
 
     async def _crosspost(self, record: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
         channel = self.world.channel(int(channel_id))
@@ -521,8 +573,39 @@ class DiscordEmulator:
             return _error(400, 50024, "Cannot execute action on this channel type")
         if stored.payload["flags"] & CROSSPOSTED:
             return _error(400, 40033, "This message has already been crossposted.")
+        limited, headers = self._take(
+            self.crossposts, channel.id, self.crosspost_limit, self.crosspost_window, "crosspost"
+        )
+        if limited:
+            return _rate_limited(headers)
         stored.payload["flags"] |= CROSSPOSTED
-        return _json(stored.payload)
+        return _json(stored.payload, headers=headers)
+
+    async def _start_thread(self, record: RecordedRequest, channel_id: str, message_id: str) -> web.Response:
+        channel = self.world.channel(int(channel_id))
+        if channel is None:
+            return _error(404, 10003, "Unknown Channel")
+        if not channel.bot_can_view:
+            return _error(403, 50001, "Missing Access")
+        stored = next((m for m in self.sent(channel.id) if m.id == int(message_id)), None)
+        if stored is None:
+            return _error(404, 10008, "Unknown Message")
+        if channel.type not in (0, 5):
+            return _error(400, 50024, "Cannot execute action on this channel type")
+        if not channel.bot_can_thread:
+            return _error(403, 50013, "Missing Permissions")
+        name = str((record.json or {}).get("name") or "")
+        if not 1 <= len(name) <= 100:
+            return _error(400, 50035, "Invalid Form Body", {"name": _too_long(100) if name else _required()})
+        if self.world.channel(stored.id) is not None:
+            return _error(400, 160004, "A thread has already been created for this message")
+        thread = Channel(
+            stored.id, channel.guild_id, name, type=10 if channel.type == 5 else 11,
+            parent_id=channel.id, owner_id=self.world.bot.id,
+        )  # fmt: skip
+        self.world.threads.append(thread)
+        stored.payload["thread"] = thread.payload()
+        return _json(thread.payload(), 201)
 
     def _message(
         self,
@@ -730,23 +813,96 @@ def _command_problems(command: dict[str, Any], depth: int = 0) -> list[str]:
     return problems
 
 
+def _too_long(limit: int) -> dict[str, Any]:
+    return {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": f"Must be {limit} or fewer in length."}]}
+
+
+def _required() -> dict[str, Any]:
+    return {"_errors": [{"code": "BASE_TYPE_REQUIRED", "message": "This field is required"}]}
+
+
+def _limit_headers(limit: int, remaining: int, reset_after: float, bucket: str) -> dict[str, str]:
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}",
+        "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+        "X-RateLimit-Bucket": bucket,
+    }
+
+
+def _rate_limited(headers: dict[str, str]) -> web.Response:
+    """A per-route 429 as Discord sends it (Rate Limits topic, "Exceeded User Rate Limit")."""
+    retry_after = float(headers["X-RateLimit-Reset-After"])
+    return _json(
+        {"message": "You are being rate limited.", "retry_after": retry_after, "global": False},
+        429,
+        {
+            **headers,
+            "Retry-After": str(math.ceil(retry_after)),
+            "X-RateLimit-Scope": "user",
+            "Via": "1.1 google",
+        },
+    )
+
+
+# Embed limits (Message resource, "Embed Limits"): per field, and 6,000 characters in all.
+_EMBED_FIELDS = {"title": 256, "description": 4096}
+EMBED_TOTAL = 6000
+
+
+def _embed_problems(embeds: Any) -> dict[str, Any] | None:
+    if not isinstance(embeds, list):
+        return None
+    if len(embeds) > 10:
+        return {"embeds": _too_long(10)}
+    errors: dict[str, Any] = {}
+    total = 0
+    for index, embed in enumerate(embeds):
+        problems: dict[str, Any] = {}
+        for key, limit in _EMBED_FIELDS.items():
+            text = str(embed.get(key) or "")
+            total += len(text)
+            if len(text) > limit:
+                problems[key] = _too_long(limit)
+        for key, inner, limit in (("footer", "text", 2048), ("author", "name", 256)):
+            text = str((embed.get(key) or {}).get(inner) or "")
+            total += len(text)
+            if len(text) > limit:
+                problems[key] = {inner: _too_long(limit)}
+        fields = embed.get("fields") or []
+        if len(fields) > 25:
+            problems["fields"] = _too_long(25)
+        for number, item in enumerate(fields[:25]):
+            for key, limit in (("name", 256), ("value", 1024)):
+                text = str(item.get(key) or "")
+                total += len(text)
+                if len(text) > limit:
+                    problems.setdefault("fields", {}).setdefault(str(number), {})[key] = _too_long(limit)
+        if problems:
+            errors[str(index)] = problems
+    if errors:
+        return {"embeds": errors}
+    if total > EMBED_TOTAL:
+        return {
+            "embeds": {
+                "_errors": [
+                    {"code": "MAX_EMBED_SIZE_EXCEEDED", "message": "Embed size exceeds maximum size of 6000"}
+                ]
+            }
+        }
+    return None
+
+
 def _message_problem(
     body: dict[str, Any], files: list[RecordedFile], *, allow_empty: bool = False
 ) -> web.Response | None:
     content = body.get("content")
     if content is not None and len(str(content)) > 2000:
-        return _error(
-            400,
-            50035,
-            "Invalid Form Body",
-            {
-                "content": {
-                    "_errors": [
-                        {"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 2000 or fewer in length."}
-                    ]
-                }
-            },
-        )
+        return _error(400, 50035, "Invalid Form Body", {"content": _too_long(2000)})
+    embed_errors = _embed_problems(body.get("embeds"))
+    if embed_errors:
+        return _error(400, 50035, "Invalid Form Body", embed_errors)
     nonce = body.get("nonce")
     if nonce is not None and len(str(nonce)) > 25:
         return _error(

@@ -88,10 +88,13 @@ class Channel:
     id: int
     guild_id: int
     name: str
-    type: int = 0  # 0 text, 5 announcement
+    type: int = 0  # 0 text, 5 announcement, 10 announcement thread, 11 public thread
     position: int = 0
     bot_can_view: bool = True
     bot_can_send: bool = True
+    bot_can_thread: bool = True  # Create Public Threads
+    parent_id: int | None = None  # a thread's channel
+    owner_id: int | None = None  # who started a thread
 
     def payload(self) -> dict[str, Any]:
         return {
@@ -105,8 +108,24 @@ class Channel:
             "nsfw": False,
             "last_message_id": None,
             "rate_limit_per_user": 0,
-            "parent_id": None,
+            "parent_id": str(self.parent_id) if self.parent_id else None,
             "flags": 0,
+            **(self._thread_fields() if self.type in (10, 11, 12) else {}),
+        }
+
+    def _thread_fields(self) -> dict[str, Any]:
+        return {
+            "owner_id": str(self.owner_id),
+            "message_count": 0,
+            "member_count": 1,
+            "total_message_sent": 0,
+            "thread_metadata": {
+                "archived": False,
+                "auto_archive_duration": 10080,
+                "archive_timestamp": iso_now(),
+                "locked": False,
+                "create_timestamp": iso_now(),
+            },
         }
 
 
@@ -237,9 +256,11 @@ class World:
             members=[self.bot, self.owner, self.admin, self.member, self.treasurer],
         )
         self.allowed_intents = 0  # the application has no privileged intent enabled
+        self.threads: list[Channel] = []
 
     def channel(self, channel_id: int) -> Channel | None:
-        return next((c for c in self.guild.channels if c.id == channel_id), None)
+        """A channel or a thread of the server."""
+        return next((c for c in [*self.guild.channels, *self.threads] if c.id == channel_id), None)
 
     def person(self, user_id: int) -> Member | None:
         return next((m for m in self.guild.members if m.id == user_id), None)

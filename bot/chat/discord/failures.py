@@ -1,4 +1,12 @@
-"""discord.py's exceptions, translated into delivery's two kinds: retry later, or give up."""
+"""discord.py's exceptions, translated into delivery's kinds: retry, retry at the next sweep, or give up.
+
+discord.py is the one retry layer for Discord's REST answers: it waits out rate
+limits (up to ``max_ratelimit_timeout``) and tries a 500, 502, 504 or 524 five
+times with a backoff before raising. What escapes it has been retried already,
+so it is *deferred* to the next sweep rather than retried again at once (which
+stacked 5 x 5 identical POSTs on a persistent 500); a rate limit longer than
+discord.py waits keeps its window in the reason.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +15,14 @@ import asyncio
 import aiohttp
 import discord
 
-from bot.chat.errors import DeliveryError, PermanentDeliveryError, TransientDeliveryError
+from bot.chat.errors import (
+    DeferredDeliveryError,
+    DeliveryError,
+    PermanentDeliveryError,
+    TransientDeliveryError,
+)
 
-__all__ = ["delivery_error"]
+__all__ = ["delivery_error", "retry_after_of"]
 
 # Discord's JSON error codes that deserve their own words.
 _CODES = {
@@ -24,9 +37,7 @@ _CODES = {
 def delivery_error(exc: BaseException, where: str) -> DeliveryError:
     """The delivery error for ``exc``, raised while talking to Discord about ``where``."""
     if isinstance(exc, discord.RateLimited):
-        return TransientDeliveryError(
-            f"{where}: rate limited by Discord for {exc.retry_after:.1f} s", retry_after=exc.retry_after
-        )
+        return DeferredDeliveryError(f"{where}: rate limited by Discord for {exc.retry_after:.0f} s")
     if isinstance(exc, discord.LoginFailure):
         return PermanentDeliveryError("Discord refused the bot token (401): check discord.token_env")
     if isinstance(exc, discord.HTTPException):
@@ -41,9 +52,12 @@ def _from_status(exc: discord.HTTPException, where: str) -> DeliveryError:
     detail = _CODES.get(exc.code) or exc.text or exc.response.reason or ""
     said = f"HTTP {status}" + (f", code {exc.code}" if exc.code else "") + (f": {detail}" if detail else "")
     if status == 429:
-        return TransientDeliveryError(f"{where}: rate limited ({said})", retry_after=_retry_after(exc))
+        later = retry_after_of(exc)
+        return DeferredDeliveryError(
+            f"{where}: rate limited ({said})" + (f" for {later:.0f} s" if later else "")
+        )
     if status >= 500:
-        return TransientDeliveryError(f"{where}: Discord is unwell ({said})", retry_after=_retry_after(exc))
+        return DeferredDeliveryError(f"{where}: Discord is unwell ({said}), after discord.py's retries")
     if status == 401:
         return PermanentDeliveryError("Discord refused the bot token (401): check discord.token_env")
     if status == 403:
@@ -53,7 +67,8 @@ def _from_status(exc: discord.HTTPException, where: str) -> DeliveryError:
     return PermanentDeliveryError(f"{where}: Discord refused it ({said})")
 
 
-def _retry_after(exc: discord.HTTPException) -> float | None:
+def retry_after_of(exc: discord.HTTPException) -> float | None:
+    """The Retry-After header of an answer, in seconds (None when absent or unreadable)."""
     header = exc.response.headers.get("Retry-After")
     try:
         return float(header) if header is not None else None
