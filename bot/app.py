@@ -29,6 +29,8 @@ from bot.chat.sender import Sender
 from bot.config import Config, ConfigError, Target
 from bot.core import Core
 from bot.delivery import RetryPolicy, deliver_message, deliver_pending, owe
+from bot.ledger.health import QUICK_CHECK_AT_OPEN
+from bot.ledger.store import LedgerError
 from bot.metrics import Metrics
 from bot.months import Month
 from bot.schedule import DueRun, due_runs, trigger_of
@@ -135,6 +137,12 @@ class Service:
         """Open the ledger, listen for webhooks, schedule, catch up; connect chat in the background."""
         self.core = await Core.open(self.config)
         try:
+            if self.core.ledger.read_only:
+                raise LedgerError(
+                    f"{self.config.ledger_path}: the ledger is read-only; `run` needs to write it"
+                )
+            if self.config.ledger_path.stat().st_size > QUICK_CHECK_AT_OPEN:
+                self._spawn(self._check_ledger(), "ledger check")  # too large to check at open
             # A typo in a maintainer's template shows now, not on the 1st of the month.
             problems = self.core.renderer.check()
             if not problems:  # and one that runs: an undefined name shows on a trial render
@@ -316,7 +324,7 @@ class Service:
                     f"ledger.pseudonym_key_env: environment variable {self.config.ledger.pseudonym_key_env} is not set"
                 ]
             )
-        app = build_webhook_app(self.config, self._store)
+        app = build_webhook_app(self.config, self._store, problem=self.ledger_problem)
         names = {hook.path: hook.name for hook in hooks}
 
         @web.middleware
@@ -348,6 +356,15 @@ class Service:
         for address in runner.addresses:
             self.webhook_address = (str(address[0]), int(address[1]))
             break
+
+    def ledger_problem(self) -> str | None:
+        """Why the ledger must not take webhooks (deleted, replaced, damaged), said without its path."""
+        return None if self.core is None else self.core.ledger.problem(with_path=False)
+
+    async def _check_ledger(self) -> None:
+        assert self.core is not None
+        if (why := await self.core.ledger.check_soundness()) is not None:
+            log.error("%s", why)
 
     async def _store(self, items: list[Any]) -> Any:
         assert self.core is not None

@@ -26,8 +26,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
     config = load(args)
     try:
-        size = backup(config.ledger_path, args.file)
+        copied = backup(config.ledger_path, args.file)
     except BackupError as exc:
         return fail(str(exc))
-    print(f"{config.ledger_path} -> {args.file} ({size / 1e6:.1f} MB, integrity ok)")
+    rows = copied.rows
+    counted = ", ".join(f"{rows[t]} {t}" for t in ("donations", "deliveries") if t in rows)
+    print(
+        f"{config.ledger_path} -> {args.file} ({copied.size / 1e6:.1f} MB, {counted}; "
+        f"rows of {len(rows)} tables match the ledger; integrity ok)"
+    )
     return 0

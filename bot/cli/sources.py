@@ -121,7 +121,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "donorbot: warning: no webhook is enabled (set [webhooks.*] and their secrets)",
                 file=sys.stderr,
             )
-        app = build_webhook_app(config, core.ledger.write)
+        app = build_webhook_app(
+            config, core.ledger.write, problem=lambda: core.ledger.problem(with_path=False)
+        )
         runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
         await runner.setup()
         try:

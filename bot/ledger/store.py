@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
+from bot.ledger import health
 from bot.ledger.ids import (
     KEYED_PREFIX,
     find_donation,
@@ -32,7 +33,7 @@ from bot.ledger.ids import (
     rehash_legacy_ids,
     remember_reconcilable,
 )
-from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate
+from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate, schema_version
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status, WriteResult
 from bot.ledger.pseudonym import Pseudonymizer
 
@@ -172,12 +173,44 @@ def _rebuild_rollups(db: sqlite3.Connection) -> None:
     )
 
 
+def _check_sound(db: sqlite3.Connection, path: Path) -> None:
+    """``quick_check`` a ledger small enough to check at once (see ``bot.ledger.health``)."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return
+    if size <= health.QUICK_CHECK_AT_OPEN and (problem := health.quick_check(db, path)):
+        raise LedgerError(problem)
+
+
+def _prepare_read_only(path: Path, uri: str, tz: ZoneInfo) -> list[str]:
+    """Check a ledger that cannot be written: sound, current schema, months in ``tz``."""
+    db = sqlite3.connect(uri, uri=True, isolation_level=None)
+    try:
+        _check_sound(db, path)
+        meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if schema_version(db) else {}
+        needs = []
+        if schema_version(db) != LATEST:
+            needs.append(f"a schema upgrade to version {LATEST}")
+        elif meta.get("timezone") != tz.key or meta.get("rollups") == "stale":
+            needs.append(f"its months recomputed for {tz.key}")
+        if needs:
+            raise LedgerError(
+                f"{path}: the ledger is read-only and needs {needs[0]} before it can be read; "
+                "open it once where it can be written"
+            )
+    finally:
+        db.close()
+    return []
+
+
 def _prepare(path: Path, tz: ZoneInfo, key: bytes | None = None) -> list[str]:
     """Create or upgrade the file, and bring derived data in line with the configured zone."""
     notes: list[str] = []
     path.parent.mkdir(parents=True, exist_ok=True)
     db = _connect_sync(path)
     try:
+        _check_sound(db, path)
         applied = migrate(db)
         if applied:
             notes.append(f"schema upgraded to version {LATEST} (applied {', '.join(map(str, applied))})")
@@ -244,6 +277,9 @@ class Ledger:
         self._queue: list[tuple[list[NewDonation | RefundEvent], asyncio.Future[WriteResult]]] = []
         self._committer: asyncio.Task[None] | None = None
         self.notes = notes  # what opening did (upgrades, rebuilds), for the caller to log
+        self.read_only = False  # opened read-only (the file or its folder is not writable)
+        self.damage: str | None = None  # set by check_soundness when the file is damaged
+        self._identity: tuple[int, int] | None = None  # (device, inode) at open
 
     @classmethod
     async def open(cls, path: Path, tz: ZoneInfo, key: bytes | None = None) -> Ledger:
@@ -252,12 +288,25 @@ class Ledger:
         ``key`` is the pseudonym key; without it the ledger can read and record
         anonymous donations, but not donations with a donor identity.
         """
+        if problem := health.empty_file_problem(path):
+            raise LedgerError(problem)
+        mode = health.access_mode(path)
         try:
-            notes = await asyncio.to_thread(_prepare, path, tz, key)
-            writer = await aiosqlite.connect(path, isolation_level=None)
-            reader = await aiosqlite.connect(path, isolation_level=None)
+            if mode == "rw":
+                notes = await asyncio.to_thread(_prepare, path, tz, key)
+                target, uri = str(path), False
+            else:
+                target, uri = health.read_uri(path, mode), True
+                notes = await asyncio.to_thread(_prepare_read_only, path, target, tz)
+                notes.append(
+                    "opened read-only: the file or its folder is not writable; nothing can be written"
+                )
+            writer = await aiosqlite.connect(target, isolation_level=None, uri=uri)
+            reader = await aiosqlite.connect(target, isolation_level=None, uri=uri)
         except sqlite3.OperationalError as exc:
             raise LedgerError(f"{path}: cannot open the ledger: {_explain(exc)}") from exc
+        except sqlite3.DatabaseError as exc:  # "file is not a database", "disk image is malformed"
+            raise LedgerError(health.damaged(path, str(exc))) from None
         for db in (writer, reader):
             await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             for pragma in CONNECTION_PRAGMAS:
@@ -268,7 +317,34 @@ class Ledger:
             await writer.execute(statement)
         ledger = cls(path, tz, writer, reader, Pseudonymizer(key) if key else None, notes)
         ledger._id_key = key or None
+        ledger.read_only = mode != "rw"
+        ledger._identity = health.identity(path)
         return ledger
+
+    def problem(self, *, with_path: bool = True) -> str | None:
+        """Why this ledger must not take writes any more (replaced, deleted, damaged), or None.
+
+        Cheap (one ``stat``): the webhook intake asks before every delivery. Without
+        ``with_path`` the reason is said without the file's path (for HTTP answers).
+        """
+        why = self.damage or health.moved(self.path, self._identity)
+        return why if why is None or with_path else why.removeprefix(f"{self.path}: ")
+
+    async def check_soundness(self) -> str | None:
+        """The full ``quick_check`` of a ledger too large to check at open (slow: in a thread).
+
+        Sets :attr:`damage` when the check fails, so :meth:`problem` says so from then on.
+        """
+
+        def run() -> str | None:
+            db = sqlite3.connect(health.read_uri(self.path, "ro"), uri=True)
+            try:
+                return health.quick_check(db, self.path)
+            finally:
+                db.close()
+
+        self.damage = await asyncio.to_thread(run)
+        return self.damage
 
     async def close(self) -> None:
         async with self._lock:

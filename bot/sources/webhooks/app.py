@@ -188,7 +188,11 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
 
 
 def build_webhook_app(
-    config: Config, on_items: OnItems, *, clock: Callable[[], float] = time.time
+    config: Config,
+    on_items: OnItems,
+    *,
+    clock: Callable[[], float] = time.time,
+    problem: Callable[[], str | None] = lambda: None,
 ) -> web.Application:
     """The aiohttp application: ``GET /healthz`` and one ``POST`` route per enabled platform.
 
@@ -196,17 +200,32 @@ def build_webhook_app(
         config: the bot's configuration (``[webhooks]`` and the secrets it names).
         on_items: stores what a request brought (``Ledger.write``).
         clock: Unix time, for the signatures that carry a timestamp.
+        problem: why deliveries cannot be taken now (the ledger was deleted or replaced...),
+            or None; while it says something, deliveries get 503 (the platform retries later)
+            and ``/healthz`` answers 503 with the reason.
     """
     limit = config.webhooks.max_body_bytes
     hooks = enabled_hooks(config)
     app = web.Application(client_max_size=limit + 1)
     app[HOOKS] = hooks
+    reported: list[str] = []
+
+    def unavailable() -> str | None:
+        why = problem()
+        if why is not None and why not in reported:
+            reported.append(why)
+            log.error("not taking webhooks: %s", why)
+        return why
 
     async def healthz(request: web.Request) -> web.Response:
+        if (why := unavailable()) is not None:
+            return _json(503, status="unhealthy", problem=why, webhooks=[h.name for h in hooks])
         return _json(200, status="ok", webhooks=[h.name for h in hooks])
 
     def handler(hook: Hook) -> Callable[[web.Request], Awaitable[web.Response]]:
         async def handle(request: web.Request) -> web.Response:
+            if unavailable() is not None:
+                return _json(503, status="unavailable")
             if hook.path_secret is not None and not same_secret(
                 hook.path_secret, request.match_info.get("token")
             ):
