@@ -100,7 +100,6 @@ class FakeOpenCollective:
     slug: str = "donor-friends"
     name: str = "Donor Friends"
     tokens: set[str] = field(default_factory=set)  # valid personal tokens
-    require_token: bool = False
     transactions: list[Transaction] = field(default_factory=list)
     rate_limited: int = 0  # answer this many next requests with 429
     retry_after: str = "2"
@@ -233,10 +232,6 @@ class FakeOpenCollective:
                     }
                 },
                 status=401,
-            )
-        if token is None and self.require_token:
-            return web.json_response(
-                {"errors": [{"message": "You need to be authenticated to perform this action"}]}
             )
         try:
             payload = json.loads(body)
