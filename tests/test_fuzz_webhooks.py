@@ -41,6 +41,7 @@ from webhook_support import (
 )
 
 from bot.config import Config
+from bot.ledger.ids import KEYED_PREFIX, hash_keyed, is_keyed
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.ledger.store import Ledger
 from bot.sources.webhooks import enabled_hooks
@@ -385,10 +386,14 @@ def test_mutated_genuine_delivery_is_rejected_or_stored_whole(
     donations = [item for item in outcome if isinstance(item, NewDonation)]
     stored = {(row[0], row[1]): row for row in rows}
     for donation in donations:
-        row = stored[(donation.source, donation.external_id)]
+        external_id = donation.external_id
+        if is_keyed(external_id):  # stored as its keyed hash, never in the clear
+            external_id = hash_keyed(KEY.encode(), donation.source, external_id.removeprefix(KEYED_PREFIX))
+        row = stored[(donation.source, external_id)]
         assert row[2:4] == (donation.amount, donation.currency)
         assert 0 < donation.amount <= 10**14
     assert len(rows) == len({(d.source, d.external_id) for d in donations})
+    assert not [row for row in rows if is_keyed(row[1])]
 
 
 # --- HTTP level: any body, any signature ------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sources_support import FIXTURES
+from sources_support import FIXTURES, KEY
 from webhook_support import (
     SECRETS,
     Harness,
@@ -22,6 +22,7 @@ from webhook_support import (
     start,
 )
 
+from bot.ledger.ids import hash_keyed
 from bot.sources.opencollective import OpenCollectiveImporter
 from bot.sources.pipeline import import_file
 
@@ -123,7 +124,9 @@ async def test_patreon_charge_is_stored_once_across_triggers(hooks: Harness) -> 
     status, answer = await hooks.post("/webhooks/patreon", body, patreon_headers(body, "members:update"))
     assert (status, answer["status"]) == (200, "duplicate")
     stored = await hooks.stored("patreon")
-    key = "6b1a2c3d-member:2024-05-01T10:00:00.000+00:00"
+    # The id embeds the member's Patreon id: stored only as its keyed hash.
+    key = hash_keyed(KEY.encode(), "patreon", "6b1a2c3d-member:2024-05-01T10:00:00.000+00:00")
+    assert not [external_id for external_id in stored if "6b1a2c3d" in external_id]
     assert stored[key][1:5] == (None, None, 500, "EUR")  # never named; the configured currency
     next_month = dumps(member(charged="2024-06-01T10:00:00.000+00:00"))
     assert (await hooks.post("/webhooks/patreon", next_month, patreon_headers(next_month, "members:update")))[

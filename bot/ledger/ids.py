@@ -150,10 +150,11 @@ async def match_reconcilable(
 
 
 async def remember_reconcilable(
-    db: aiosqlite.Connection, row: Sequence[Any], donation: int, route: str
+    db: aiosqlite.Connection, row: Sequence[Any], donation: int, route: str, amount: int | None = None
 ) -> None:
     """Keep what a later route's report of this payment will be matched on."""
-    source, donor_key, amount, currency, stamp = row[0], row[2], row[5], row[6], row[7]
+    source, donor_key, currency, stamp = row[0], row[2], row[6], row[7]
+    amount = row[5] if amount is None else amount
     await db.execute(
         "INSERT OR IGNORE INTO donation_matches (donation, source, donor_key, currency, amount,"
         " received_at, routes) VALUES (?, ?, ?, ?, ?, ?, ?)",

@@ -36,6 +36,9 @@ class Reconcile:
     # Only these routes' donations may be matched (empty: any other route). A route that can
     # also be told by id lists the one route that cannot, so an id mismatch never merges two.
     against: tuple[str, ...] = ()
+    # The amount to match on, when the routes know the payment by another figure than the one
+    # stored (GitHub: the tier's price, which the webhook has, rather than a prorated charge).
+    amount: int | None = None
 
 
 @dataclass(slots=True)  # not frozen: a frozen dataclass is built several times slower, per row of an import

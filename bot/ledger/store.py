@@ -811,7 +811,7 @@ class WriteBatch:
                 source=source,
                 donor_key=donor_key,
                 currency=row[6],
-                amount=row[5],
+                amount=row[5] if reconcile.amount is None else reconcile.amount,
                 stamp=row[7],
                 route=reconcile.route,
                 window=reconcile.window,
@@ -833,7 +833,7 @@ class WriteBatch:
         if await record_ids(db, source, donation, ids[1:]):
             self._aliased[source] = True
         if reconcile is not None:
-            await remember_reconcilable(db, row, donation, reconcile.route)
+            await remember_reconcilable(db, row, donation, reconcile.route, reconcile.amount)
 
     async def _pending_for(self, source: str, ids: list[str]) -> None:
         """Refunds kept under an id that an existing donation has just become known by."""

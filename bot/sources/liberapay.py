@@ -1,15 +1,24 @@
 """Liberapay patrons export (``/{user}/patrons/export.csv?scope=all``).
 
+Liberapay writes three patron lists; only the full one (``?scope=all``) has payments
+(``last_payment_date``, ``sum_received``). The default ``export.csv`` (active patrons)
+and the public list (``public.csv``: ``pledge_date, patron_id, …, weekly_amount``, with
+``weekly_amount`` = ``private`` for patrons who hide their giving) are refused with a
+hint naming the full export. Columns as Liberapay's ``www/%username/patrons/export.spt``
+writes them.
+
 Liberapay exports patrons, not payments, and has no per-payment id. Each row
 with a ``last_payment_date`` becomes one donation:
 
-- id: ``{patron_id}:{last_payment_date}`` (the date as ``YYYY-MM-DD``). Importing
-  the same export again, or a later one before the patron pays again, finds the
-  same id and stores nothing new; the patron's next payment moves the date and
+- id: ``{patron_id}:{last_payment_date}`` (the date as ``YYYY-MM-DD``), stored only as
+  a keyed hash (:func:`bot.ledger.ids.keyed`): it embeds the patron's Liberapay id.
+  Importing the same export again, or a later one before the patron pays again, finds
+  the same id and stores nothing new; the patron's next payment moves the date and
   so makes a new donation. For a *secret* patron whose ``patron_id`` is blank the
   id is ``secret:{pledge_date}:{first_payment_date}:{last_payment_date}:{n}``, n
   counting identical rows in the file, and the donor is anonymous.
-- received: ``last_payment_date`` at midnight in the project's zone.
+- received: ``last_payment_date`` at noon UTC (Liberapay writes dates of its UTC
+  clock; noon keeps the day whatever the project's zone).
 - amount: when the patron has paid once (first and last payment dates equal),
   ``sum_received`` exactly. Otherwise the export does not say what the last
   payment was; it is estimated as ``sum_received`` minus ``weekly_amount`` for each
@@ -24,9 +33,11 @@ as themselves but never named; ``secret`` ones carry no identity at all.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from datetime import UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from bot.ledger.ids import keyed
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.ledger.pseudonym import donor_identity
 from bot.sources.base import Parsed, RowError, Skipped
@@ -34,6 +45,7 @@ from bot.sources.csvutil import (
     Column,
     Record,
     RowProblem,
+    normalise_header,
     open_csv,
     parse_currency,
     parse_datetime,
@@ -58,6 +70,23 @@ _COLUMNS = (
 )
 
 _VISIBILITIES = ("public", "private", "secret")
+_FULL = "https://liberapay.com/USERNAME/patrons/export.csv?scope=all"
+
+
+def _refuse_partial_lists(path: Path) -> None:
+    """The public list and the active-patrons export have no payments: say which file to use."""
+    header = {normalise_header(h) for h in open_csv(path, (), what="a Liberapay patrons export").header}
+    if "lastpaymentdate" in header or "patronid" not in header:
+        return
+    which = (
+        "the list of active patrons (export.csv without scope=all)"
+        if "visibility" in header
+        else "Liberapay's public patrons list"
+    )
+    raise ValueError(
+        f"{path}: this is {which}: it has no payments (no last_payment_date, sum_received); "
+        f"import the full export instead: {_FULL}"
+    )
 
 
 class LiberapayImporter:
@@ -66,7 +95,8 @@ class LiberapayImporter:
     name = SOURCE
 
     def rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
-        csv_file = open_csv(path, _COLUMNS, what="a Liberapay patrons export")
+        _refuse_partial_lists(path)
+        csv_file = open_csv(path, _COLUMNS, what="a Liberapay patrons export (?scope=all)")
         secret_seen: dict[str, int] = {}
 
         def handle(record: Record) -> Sequence[NewDonation | RefundEvent] | str:
@@ -78,9 +108,9 @@ class LiberapayImporter:
             last_text = record.get("last_payment")
             if not last_text:
                 return "pledged but has not paid yet"
-            last = parse_datetime(last_text, record.label("last_payment"), tz)
+            last = parse_datetime(last_text, record.label("last_payment"), UTC)
             first_text = record.get("first_payment")
-            first = parse_datetime(first_text, record.label("first_payment"), tz) if first_text else last
+            first = parse_datetime(first_text, record.label("first_payment"), UTC) if first_text else last
             if first > last:
                 raise RowProblem(record.label("first_payment"), "is after last_payment_date")
             currency = parse_currency(record.require("currency"), record.label("currency"))
@@ -97,7 +127,7 @@ class LiberapayImporter:
             patron_id = record.get("patron_id")
             day = last.date().isoformat()
             if patron_id:
-                external_id = f"{patron_id}:{day}"
+                external_id = keyed(f"{patron_id}:{day}")
             else:
                 key = f"{record.get('pledge_date')}:{first_text}:{day}"
                 secret_seen[key] = secret_seen.get(key, 0) + 1

@@ -3,7 +3,11 @@
 Only ``created`` is money: GitHub sends no event for later monthly charges (the
 dashboard export has them) and ``cancelled``/``edited``/``tier_changed``/
 ``pending_*`` move none. ``X-GitHub-Delivery`` changes with each redelivery, so
-the id is the sponsorship's ``node_id`` (one ``created`` per sponsorship).
+the id is the sponsorship's ``node_id`` (one ``created`` per sponsorship; the API's
+``Sponsorship.id`` is the same); without one, ``LOGIN:CREATED_AT``, stored only as a
+keyed hash (it names the sponsor). The dashboard export's first charge of the
+sponsorship shares no id with it: both are reconciled on donor, the tier's price and
+two days either side (see :mod:`bot.sources.github_sponsors`).
 Sponsors are named only when ``privacy_level`` is ``public``; the donor is the
 GitHub login, as in the CSV import.
 """
@@ -12,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.ledger.ids import keyed
 from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
-from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE
+from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE, reconcile
 from bot.sources.webhooks.common import (
     Ignored,
     Outcome,
@@ -52,7 +57,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
     name = as_text(sponsor, "name", "sponsorship.sponsor", required=False) or login
     external_id = as_text(sponsorship, "node_id", "sponsorship", required=False)
     if not external_id:
-        external_id = f"{login}:{as_text(sponsorship, 'created_at', 'sponsorship')}"
+        external_id = keyed(f"{login}:{as_text(sponsorship, 'created_at', 'sponsorship')}")
     return [
         NewDonation(
             source=SOURCE,
@@ -67,5 +72,6 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
             kind=DonorKind.ORGANISATION
             if as_text(sponsor, "type", "sponsorship.sponsor", required=False) == "Organization"
             else DonorKind.PERSON,
+            reconcile=reconcile("webhook", amount),
         )
     ]

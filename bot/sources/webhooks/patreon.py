@@ -2,9 +2,9 @@
 
 Patreon has no per-charge id and no charge event: every ``members:*`` trigger
 carries the member's last charge. A member whose ``last_charge_status`` is
-``Paid`` is a donation with the id ``{member id}:{last_charge_date}``, so the
-several events one charge causes store it once and the next month's charge is a
-new donation. ``Refunded`` and ``Fraud`` refund that same charge. Patreon does
+``Paid`` is a donation with the id ``{member id}:{last_charge_date}`` (stored only as
+a keyed hash: it embeds the member's id), so the several events one charge causes
+store it once and the next month's charge is a new donation. ``Refunded`` and ``Fraud`` refund that same charge. Patreon does
 not say whether a patron is public: patrons are never named. Amounts are
 ``currently_entitled_amount_cents`` in the configured currency.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.ledger.ids import keyed
 from bot.ledger.models import NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.sources.webhooks.common import (
@@ -47,7 +48,7 @@ def parse(body: bytes, headers: Mapping[str, str], currency: str = "USD") -> Out
     charged = as_text(attributes, "last_charge_date", "data.attributes", required=False)
     if not charged or (status != "paid" and status not in _REFUNDS):
         return Ignored(f"last charge {status or 'absent'}")
-    external_id = f"{member_id}:{charged}"
+    external_id = keyed(f"{member_id}:{charged}")
     when = as_time(charged, "data.attributes.last_charge_date")
     if status in _REFUNDS:
         return [RefundEvent(SOURCE, external_id, _REFUNDS[status], when)]
