@@ -8,7 +8,7 @@ from functools import cache
 
 from babel.numbers import get_currency_precision, list_currencies
 
-__all__ = ["MoneyError", "is_currency", "minor_digits", "parse_amount", "to_decimal"]
+__all__ = ["NOT_MONEY", "MoneyError", "is_currency", "minor_digits", "parse_amount", "to_decimal"]
 
 _AMOUNT_RE = re.compile(r"^[+-]?\d+(?:\.\d+)?$")
 
@@ -17,13 +17,22 @@ class MoneyError(ValueError):
     """An amount or currency that cannot be understood."""
 
 
+# ISO 4217 codes that are no money anyone gives: "no currency" (XXX), the test code (XTS),
+# precious metals, bond-market and accounting units. XAF, XOF, XPF, XCD and XCG are real
+# currencies and stay.
+NOT_MONEY = frozenset(
+    {"XXX", "XTS", "XAU", "XAG", "XPD", "XPT", "XBA", "XBB", "XBC", "XBD", "XDR", "XSU", "XUA", "XFO",
+     "XFU", "XRE", "XEU"}
+)  # fmt: skip
+
+
 @cache
 def _currencies() -> frozenset[str]:
-    return frozenset(list_currencies())
+    return frozenset(list_currencies()) - NOT_MONEY
 
 
 def is_currency(code: str) -> bool:
-    """Whether ``code`` is an ISO 4217 code known to Babel (upper case)."""
+    """Whether ``code`` is an ISO 4217 code of money known to Babel (upper case; not XXX, XAU, ...)."""
     return code in _currencies()
 
 

@@ -28,7 +28,7 @@ COLUMNS = (
 
 
 def test_every_documented_platform_is_registered() -> None:
-    assert set(IMPORTERS) == {"csv", "opencollective", "liberapay", "github-sponsors", "paypal"}
+    assert set(IMPORTERS) == {"csv", "opencollective", "liberapay", "github-sponsors", "paypal", "kofi"}
     assert all(IMPORTERS[name].name for name in IMPORTERS)
 
 

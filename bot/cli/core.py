@@ -6,8 +6,10 @@ import argparse
 import asyncio
 import os
 import re
+import sqlite3
 import stat
 import sys
+import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -68,13 +70,33 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_add)
 
     p = sub.add_parser("import", help="import a donations file: csv (native) or a platform's export")
-    p.add_argument("platform", help="csv, opencollective, liberapay, github-sponsors, paypal")
+    p.add_argument("platform", help="csv, opencollective, liberapay, github-sponsors, paypal, kofi")
     p.add_argument("file", type=Path)
-    p.add_argument("--dry-run", action="store_true", help="read and check everything, write nothing")
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and check everything against a temporary copy of the ledger; write nothing",
+    )
     p.add_argument(
         "--skip-invalid",
         action="store_true",
-        help="import the valid rows; write the rejected ones with reasons to FILE.rejected.csv",
+        help="import the valid rows; write the rejected ones, with why, to FILE.rejected.csv "
+        "(readable by you only; fix it and import it again as it is)",
+    )
+    order = p.add_mutually_exclusive_group()
+    order.add_argument(
+        "--day-first",
+        dest="date_order",
+        action="store_const",
+        const="day",
+        help="native csv: read dates like 01/12/2025 as day/month/year",
+    )
+    order.add_argument(
+        "--month-first",
+        dest="date_order",
+        action="store_const",
+        const="month",
+        help="native csv: read dates like 12/01/2025 as month/day/year",
     )
     p.set_defaults(func=cmd_import)
 
@@ -281,7 +303,8 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from bot.sources.pipeline import ImportFailed, count_lines, import_file
+    from bot.sources.native_csv import NativeCsvImporter
+    from bot.sources.pipeline import copy_ledger
     from bot.sources.registry import IMPORTERS
 
     config = load(args)
@@ -290,6 +313,28 @@ def cmd_import(args: argparse.Namespace) -> int:
         return fail(f"unknown platform {args.platform!r} (known: {', '.join(sorted(IMPORTERS))})")
     if not args.file.is_file():
         return fail(f"{args.file}: no such file")
+    if args.date_order is not None:
+        if not isinstance(importer, NativeCsvImporter):
+            return fail(
+                f"--{args.date_order}-first is for the native csv; {args.platform} dates are read as the platform writes them"
+            )
+        importer = importer.with_date_order(args.date_order)
+    if args.dry_run:
+        # Nothing is created, migrated or written where the ledger lives: the import runs
+        # against a copy in a private temporary folder, deleted at the end.
+        with tempfile.TemporaryDirectory(prefix="donorbot-dry-run-") as folder:
+            scratch = Path(folder) / "ledger.sqlite3"
+            try:
+                copy_ledger(config.ledger_path, scratch)
+            except (OSError, sqlite3.Error) as exc:
+                return fail(f"{config.ledger_path}: cannot read the ledger: {exc}")
+            ledger = config.ledger.model_copy(update={"path": scratch})
+            return _import(args, config.model_copy(update={"ledger": ledger}), importer)
+    return _import(args, config, importer)
+
+
+def _import(args: argparse.Namespace, config: Config, importer: Any) -> int:
+    from bot.sources.pipeline import ImportFailed, count_lines, import_file
 
     async def body(core: Any) -> int:
         from rich.console import Console

@@ -8,13 +8,17 @@ reorder columns between versions. A header is matched after normalisation
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
+import os
 import re
-from collections.abc import Callable, Iterator, Sequence
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.dates import date_problem
@@ -23,12 +27,22 @@ from bot.money import MoneyError, is_currency, parse_amount
 from bot.sources.base import Parsed, RowError, Skipped
 
 __all__ = [
+    "FORMULA_STARTS",
+    "MAX_LINE_CHARS",
+    "MAX_ROW_CHARS",
     "Column",
     "CsvFile",
+    "Header",
+    "LineBudget",
     "Record",
     "RowProblem",
+    "Variant",
+    "bounded_lines",
+    "join_row",
+    "neutralise",
     "normalise_header",
     "open_csv",
+    "open_variant",
     "parse_bool",
     "parse_currency",
     "parse_date",
@@ -36,11 +50,28 @@ __all__ = [
     "parse_money",
     "parse_time",
     "parse_zone",
+    "read_header",
+    "separator_name",
+    "sniff",
+    "split_row",
+    "unneutralise",
+    "write_private_csv",
 ]
 
 Item = NewDonation | RefundEvent
 _SEPARATORS = (",", ";", "\t")
+_SEPARATOR_NAMES = {",": "`,`", ";": "`;`", "\t": "tabs"}
 _ENCODINGS = ("utf-8-sig", "cp1252")
+
+# No real export comes near these; a file that does is not an export, and reading it whole
+# could take all the memory there is. A line is read at most MAX_LINE_CHARS at a time, a
+# quoted field may not grow past it, and a row (several lines inside quotes) past MAX_ROW_CHARS.
+MAX_LINE_CHARS = 1 << 20
+MAX_ROW_CHARS = 4 << 20
+csv.field_size_limit(MAX_LINE_CHARS)
+
+# OWASP's CSV injection rule: a cell a spreadsheet would run as a formula starts with one of these.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 class RowProblem(Exception):
@@ -65,9 +96,28 @@ class Column:
         return self.names[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Variant:
+    """One known shape of a platform's export (a report, a language): recognised by its header."""
+
+    name: str
+    columns: tuple[Column, ...]
+
+
 def normalise_header(name: str) -> str:
-    """``" Is Public? "`` -> ``"ispublic"``; ``"Time zone"`` -> ``"timezone"``."""
-    return re.sub(r"[^0-9a-z]+", "", name.strip().lstrip("\ufeff").lower())
+    """``" Is Public? "`` -> ``"ispublic"``; ``"Time zone"`` -> ``"timezone"``; ``"Descripción"`` -> ``"descripcion"``."""
+    text = unicodedata.normalize("NFKD", name.strip().lstrip("\ufeff").lower())
+    return re.sub(r"[^0-9a-z]+", "", "".join(c for c in text if not unicodedata.combining(c)))
+
+
+def neutralise(cell: str) -> str:
+    """A cell as donorbot writes it to CSV: one a spreadsheet would run as a formula gets a ``'``."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
+
+
+def unneutralise(cell: str) -> str:
+    """Undo :func:`neutralise` (a rejected-rows file is read back as it was written)."""
+    return cell[1:] if cell.startswith("'") and cell[1:2] in FORMULA_STARTS and cell[1:2] else cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,14 +133,14 @@ class Record:
     @property
     def raw(self) -> str:
         """The row as a CSV line (only built for rejected rows: it costs)."""
-        return _join(self.fields, self.delimiter)
+        return join_row(self.fields, self.delimiter)
 
     def get(self, key: str) -> str:
         """The stripped value of column ``key``; empty when the file lacks the column."""
         index = self._index.get(key)
         if index is None or index >= len(self.fields):
             return ""
-        return self.fields[index].strip()
+        return unneutralise(self.fields[index].strip())
 
     def require(self, key: str) -> str:
         """Like :meth:`get`, but an empty value is a RowProblem."""
@@ -104,38 +154,79 @@ class Record:
         return self._labels.get(key, key)
 
 
+class LineBudget:
+    """What the current row has read so far; the reader of rows resets it after each one."""
+
+    __slots__ = ("used",)
+
+    def __init__(self) -> None:
+        self.used = 0
+
+
+def bounded_lines(handle: TextIO, path: Path, budget: LineBudget | None = None) -> Iterator[str]:
+    """The lines of ``handle``, each read at most :data:`MAX_LINE_CHARS` at a time.
+
+    Raises:
+        ValueError: ``FILE:LINE: ...`` for a line over the limit, or a row (lines inside
+            quotes) over :data:`MAX_ROW_CHARS` when ``budget`` is given.
+    """
+    readline = handle.readline
+    limit = MAX_LINE_CHARS + 1
+    number = 0
+    while line := readline(limit):
+        number += 1
+        size = len(line)
+        if size > MAX_LINE_CHARS:
+            raise ValueError(
+                f"{path}:{number}: a line longer than {MAX_LINE_CHARS:,} characters: "
+                "this is not a donations export (nothing was read past it)"
+            )
+        if budget is not None:
+            budget.used += size
+            if budget.used > MAX_ROW_CHARS:
+                raise ValueError(
+                    f"{path}:{number}: one row runs over {MAX_ROW_CHARS:,} characters "
+                    "(a quote left open?): this is not a donations export"
+                )
+        yield line
+
+
 @dataclass(slots=True)
 class CsvFile:
-    """An opened export: which separator, which columns, and its records."""
+    """An opened export: which separator, which columns, and its records (read from disk as needed)."""
 
     path: Path
-    text: str
+    encoding: str
     delimiter: str
     header: list[str]
     index: dict[str, int]
     labels: dict[str, str]
+    variant: str = ""
 
     def has(self, key: str) -> bool:
         return key in self.index
 
     def records(self) -> Iterator[Record]:
         """Data rows, blank lines left out. ``line`` counts physical lines from 1."""
-        reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
         width = len(self.header)
-        previous_end = 0
-        seen_header = False
-        for fields in reader:
-            start = previous_end + 1
-            previous_end = reader.line_num
-            if not any(f.strip() for f in fields):
-                continue
-            if not seen_header:
-                seen_header = True
-                continue
-            # Trailing empty fields beyond the header are what spreadsheets leave behind.
-            while len(fields) > width and not fields[-1].strip():
-                fields.pop()
-            yield Record(start, fields, self.delimiter, self.index, self.labels)
+        budget = LineBudget()
+        with self.path.open(encoding=self.encoding, newline="") as handle:
+            reader = csv.reader(bounded_lines(handle, self.path, budget), delimiter=self.delimiter)
+            previous_end = 0
+            seen_header = False
+            for fields in reader:
+                budget.used = 0
+                start = previous_end + 1
+                previous_end = reader.line_num
+                if not any(f.strip() for f in fields):
+                    continue
+                if not seen_header:
+                    seen_header = True
+                    continue
+                # Trailing empty fields beyond the header are what spreadsheets leave behind.
+                while len(fields) > width and not fields[-1].strip():
+                    fields.pop()
+                yield Record(start, fields, self.delimiter, self.index, self.labels)
 
     def each(self, handle: Callable[[Record], Sequence[Item] | str]) -> Iterator[Parsed | Skipped | RowError]:
         """Run ``handle`` on every record and turn what it says into the importer contract.
@@ -173,29 +264,92 @@ def _date_problem(item: Item) -> str | None:
     return None
 
 
-def _join(fields: Sequence[str], delimiter: str) -> str:
+def join_row(fields: Sequence[str], delimiter: str) -> str:
+    """``fields`` as one CSV line with ``delimiter`` (quoted where needed)."""
     out = io.StringIO()
     csv.writer(out, delimiter=delimiter, lineterminator="").writerow(fields)
     return out.getvalue()
 
 
-def _decode(path: Path, data: bytes) -> str:
-    for encoding in _ENCODINGS:
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ValueError(f"{path}: cannot be decoded as UTF-8")  # pragma: no cover - cp1252 decodes most
+def split_row(line: str, delimiter: str) -> list[str]:
+    """The inverse of :func:`join_row`."""
+    return next(csv.reader([line], delimiter=delimiter), [])
 
 
-def _sniff(first_line: str) -> str:
-    """The separator of the header line: the candidate that splits it into the most cells."""
+def _encoding(path: Path) -> str:
+    """UTF-8 when the whole file decodes as UTF-8 (read block by block), else Windows-1252."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with path.open("rb") as raw:
+            while block := raw.read(1 << 20):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return _ENCODINGS[1]
+    return _ENCODINGS[0]
+
+
+def sniff(header_line: str) -> str:
+    """The separator of a header line: the candidate that splits it into the most cells."""
     best, best_count = ",", 0
     for sep in _SEPARATORS:
-        count = len(next(csv.reader([first_line], delimiter=sep), []))
+        count = len(next(csv.reader([header_line], delimiter=sep), []))
         if count > best_count:
             best, best_count = sep, count
     return best
+
+
+def separator_name(delimiter: str) -> str:
+    """How a separator is called in messages: `,` `;` or tabs."""
+    return _SEPARATOR_NAMES.get(delimiter, repr(delimiter))
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    """The first non-blank line of a file, split."""
+
+    fields: list[str]
+    delimiter: str
+    quote_all: bool  # every cell quoted, as PayPal writes them
+    encoding: str
+
+
+def read_header(path: Path, encoding: str | None = None) -> Header | None:
+    """The header of ``path`` (None for an empty file), read without reading the rest.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read or its first line is over the limit.
+    """
+    try:
+        encoding = encoding or _encoding(path)
+        with path.open(encoding=encoding, newline="") as handle:
+            first = next((line for line in bounded_lines(handle, path) if line.strip()), "")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    first = first.lstrip("\ufeff").rstrip("\r\n")
+    if not first.strip():
+        return None
+    delimiter = sniff(first)
+    fields = split_row(first, delimiter)
+    return Header(fields, delimiter, first.lstrip().startswith('"'), encoding)
+
+
+def _map(header: list[str], columns: Sequence[Column]) -> tuple[dict[str, int], dict[str, str], list[str]]:
+    """Column positions and labels by key, and the labels of the required columns not found."""
+    by_name = {normalise_header(h): i for i, h in reversed(list(enumerate(header)))}
+    index: dict[str, int] = {}
+    labels: dict[str, str] = {}
+    missing: list[str] = []
+    for column in columns:
+        found = next((by_name[n] for n in map(normalise_header, column.names) if n in by_name), None)
+        if found is None:
+            labels[column.key] = column.label
+            if column.required:
+                missing.append(column.label)
+            continue
+        index[column.key] = found
+        labels[column.key] = header[found].strip()
+    return index, labels, missing
 
 
 def open_csv(path: Path, columns: Sequence[Column], *, what: str) -> CsvFile:
@@ -210,35 +364,68 @@ def open_csv(path: Path, columns: Sequence[Column], *, what: str) -> CsvFile:
     Raises:
         ValueError: naming the file, when it cannot be read or lacks required columns.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    text = _decode(path, data)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    first = next((line for line in text.splitlines() if line.strip()), "")
-    if not first:
+    return open_variant(path, (Variant(what, tuple(columns)),), what=what)
+
+
+def open_variant(path: Path, variants: Sequence[Variant], *, what: str) -> CsvFile:
+    """Open ``path`` as the first of ``variants`` whose required columns its header has.
+
+    Raises:
+        ValueError: naming the file, when it cannot be read, or naming the closest variant
+            and the columns it lacks.
+    """
+    header = read_header(path)
+    if header is None:
         raise ValueError(f"{path}: empty file, expected {what}")
-    delimiter = _sniff(first)
-    header = next(csv.reader([first], delimiter=delimiter))
-    by_name = {normalise_header(h): i for i, h in reversed(list(enumerate(header)))}
-    index: dict[str, int] = {}
-    labels: dict[str, str] = {}
-    missing: list[str] = []
-    for column in columns:
-        found = next((by_name[n] for n in map(normalise_header, column.names) if n in by_name), None)
-        if found is None:
-            labels[column.key] = column.label
-            if column.required:
-                missing.append(column.label)
-            continue
-        index[column.key] = found
-        labels[column.key] = header[found].strip()
-    if missing:
-        plural = "s" if len(missing) > 1 else ""
+    closest: tuple[float, Variant, list[str]] | None = None
+    for variant in variants:
+        index, labels, missing = _map(header.fields, variant.columns)
+        if not missing:
+            return CsvFile(
+                path, header.encoding, header.delimiter, header.fields, index, labels, variant.name
+            )
+        required = sum(1 for c in variant.columns if c.required)
+        score = 1 - len(missing) / max(required, 1)
+        if closest is None or score > closest[0]:
+            closest = (score, variant, missing)
+    assert closest is not None
+    _, variant, missing = closest
+    plural = "s" if len(missing) > 1 else ""
+    if len(variants) == 1:
         raise ValueError(f"{path}: not {what}: missing column{plural} {', '.join(missing)}")
-    return CsvFile(path, text, delimiter, header, index, labels)
+    raise ValueError(
+        f"{path}: not {what} donorbot knows: the header is closest to {variant.name}, "
+        f"which also has the column{plural} {', '.join(missing)}"
+    )
+
+
+def write_private_csv(
+    target: Path,
+    header: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    delimiter: str = ",",
+    quote_all: bool = False,
+) -> None:
+    """Write a CSV file only its owner may read (0600 whatever the umask), all at once.
+
+    Every cell a spreadsheet would run as a formula is neutralised (:func:`neutralise`).
+    The file is written beside ``target`` and renamed over it: never half-written.
+    """
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask may have taken bits away; nobody else gets any
+        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, delimiter=delimiter,
+                                quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)  # fmt: skip
+            writer.writerow([neutralise(cell) for cell in header])
+            for row in rows:
+                writer.writerow([neutralise(cell) for cell in row])
+        os.replace(temporary, target)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 # --- values --------------------------------------------------------------------------------

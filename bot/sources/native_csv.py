@@ -3,15 +3,30 @@
 Columns (header required, order free): ``id, date, amount, currency`` are
 required; ``donor, name, public, message, recurring, kind, status`` are optional.
 See the README for what each holds.
+
+Spreadsheets save it their own way, so the separator is read from the header
+(``,`` ``;`` or tabs), a file separated by ``;`` or tabs may write amounts with a
+decimal comma (``12,50``, ``1 250,00``), and dates written ``01/12/2025`` are read
+only when the user says which comes first (``--day-first`` / ``--month-first``):
+such a date is never guessed. Dotted dates (``01.12.2025``) are always day first.
+
+An id seen twice in one file with different data is a conflict, reported as a
+bad row; the same row twice is a duplicate, stored once. Ids are remembered in a
+compact filter (4 bytes a row) rather than whole, so a file of millions of rows
+is checked in little memory: a row the filter flags is held back and decided
+after a second, quick pass over the ids.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
+import re
 from collections.abc import Iterator
-from datetime import UTC, datetime, time
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time
 from pathlib import Path
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
@@ -19,8 +34,18 @@ from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import MoneyError, is_currency, parse_amount
 from bot.sources.base import Parsed, RowError, Skipped
+from bot.sources.csvutil import (
+    LineBudget,
+    bounded_lines,
+    join_row,
+    read_header,
+    separator_name,
+    unneutralise,
+)
 
-__all__ = ["COLUMNS", "NativeCsvImporter", "parse_bool", "parse_when"]
+__all__ = ["COLUMNS", "DateOrder", "NativeCsvImporter", "parse_bool", "parse_when"]
+
+DateOrder = Literal["day", "month"] | None
 
 REQUIRED = ("id", "date", "amount", "currency")
 COLUMNS = (*REQUIRED, "donor", "name", "public", "message", "recurring", "kind", "status")
@@ -28,8 +53,12 @@ _TRUE = {"1", "true", "yes", "y", "oui"}
 _FALSE = {"", "0", "false", "no", "n", "non"}
 _KINDS = {"person": DonorKind.PERSON, "organisation": DonorKind.ORGANISATION,
           "organization": DonorKind.ORGANISATION, "org": DonorKind.ORGANISATION}  # fmt: skip
+# What a rejected-rows file adds (bot.sources.pipeline.REJECTED_COLUMNS): read back, ignored.
+_IGNORED = ("rejected_line", "rejected_column", "rejected_problem")
 # A date without a time is read as noon in the project's zone: safely inside that day.
 _NOON = time(12)
+_SLASHED = re.compile(r"^(\d{1,2})([/.\-])(\d{1,2})\2(\d{4})(?:[ T](\d{1,2}):(\d{2})(?::(\d{2}))?)?$")
+_DECIMAL_COMMA = re.compile(r"^[+-]?(?:\d{1,3}(?:[ .\u00a0\u202f]\d{3})+|\d+),\d+$")
 
 
 def parse_bool(text: str) -> bool:
@@ -41,11 +70,18 @@ def parse_bool(text: str) -> bool:
     raise ValueError(f"{text!r} is not yes/no (use true or false)")
 
 
-def parse_when(text: str, tz: ZoneInfo) -> datetime:
-    """``2025-12-31``, ``2025-12-31T23:30:00Z`` or with an offset; naive times are in ``tz``."""
+def parse_when(text: str, tz: ZoneInfo, order: DateOrder = None) -> datetime:
+    """``2025-12-31``, ``2025-12-31T23:30:00Z`` or with an offset; naive times are in ``tz``.
+
+    ``01/12/2025`` (optionally with ``14:30`` or ``14:30:00``) is read day first or month
+    first as ``order`` says, and refused without it; ``01.12.2025`` is always day first.
+    """
     raw = text.strip()
     if not raw:
         raise ValueError("is empty")
+    slashed = _SLASHED.match(raw)
+    if slashed:
+        return _slashed(slashed, text, tz, order)
     try:
         if len(raw) == 10:
             moment = datetime.combine(datetime.strptime(raw, "%Y-%m-%d").date(), _NOON, tz)
@@ -59,6 +95,37 @@ def parse_when(text: str, tz: ZoneInfo) -> datetime:
     if wrong is not None:
         raise ValueError(f"{text!r} {wrong}")
     return moment.astimezone(UTC)
+
+
+def _slashed(match: re.Match[str], text: str, tz: ZoneInfo, order: DateOrder) -> datetime:
+    first, sep, second, year, hour, minute, second_s = match.groups()
+    if sep == ".":
+        order = "day"
+    if order is None:
+        raise ValueError(
+            f"{text.strip()!r}: is that day or month first? say so with --day-first or --month-first "
+            "(or write dates as YYYY-MM-DD)"
+        )
+    day, month = (first, second) if order == "day" else (second, first)
+    try:
+        when = date(int(year), int(month), int(day))
+        at = time(int(hour), int(minute), int(second_s or 0)) if hour is not None else _NOON
+    except ValueError:
+        raise ValueError(f"{text.strip()!r} is not a date ({order} first)") from None
+    moment = datetime.combine(when, at, tz)
+    wrong = date_problem(moment)  # the ledger's range (bot/dates.py)
+    if wrong is not None:
+        raise ValueError(f"{text.strip()!r} {wrong}")
+    return moment.astimezone(UTC)
+
+
+def _decimal_comma(text: str) -> str:
+    """``12,50`` -> ``12.50``; ``1 250,00`` and ``1.250,00`` -> ``1250.00``; anything else unchanged."""
+    raw = text.strip()
+    if "," not in raw or not _DECIMAL_COMMA.match(raw):
+        return raw
+    whole, _, fraction = raw.rpartition(",")
+    return re.sub(r"[ .\u00a0\u202f]", "", whole) + "." + fraction
 
 
 def _first_line_not_utf8(path: Path) -> int:
@@ -89,6 +156,15 @@ def _donation(
     status: Status = Status.SUCCEEDED,
 ) -> NewDonation:
     """A row's donation once its values are read (``donor``, ``name``, ``message`` stripped)."""
+    # A rejected-rows file read back: donorbot wrote a leading ' before a formula-like cell.
+    if external_id[:1] == "'":
+        external_id = unneutralise(external_id)
+    if name[:1] == "'":
+        name = unneutralise(name)
+    if message[:1] == "'":
+        message = unneutralise(message)
+    if donor[:1] == "'":
+        donor = unneutralise(donor)
     return NewDonation(
         source="csv",
         external_id=external_id,
@@ -118,9 +194,10 @@ class _FastRows:
     A test checks that both paths read every row they both accept the same way.
     """
 
-    def __init__(self, index: dict[str, int], tz: ZoneInfo) -> None:
+    def __init__(self, index: dict[str, int], tz: ZoneInfo, *, decimal_comma: bool = False) -> None:
         self.tz = tz
         self.latest = latest_seconds()  # once: an import lasts seconds, the skew allows a day
+        self.decimal_comma = decimal_comma
         self.id, self.date = index["id"], index["date"]
         self.amount, self.currency = index["amount"], index["currency"]
         self.donor, self.name = index.get("donor"), index.get("name")
@@ -179,7 +256,7 @@ class _FastRows:
 
     def _amount(self, raw: str, currency: str) -> int | None:
         try:
-            amount = parse_amount(raw, currency)
+            amount = parse_amount(_decimal_comma(raw) if self.decimal_comma else raw, currency)
         except MoneyError:
             return None
         if amount == 0:
@@ -190,8 +267,58 @@ class _FastRows:
         return amount
 
 
+_BLOOM_BITS_PER_ROW = 32  # with three probes: about one row in 1,400 flagged by mistake
+
+
+@dataclass(slots=True)
+class _SeenIds:
+    """Which ids a file has shown so far, in 4 bytes a row: a Bloom filter (three probes).
+
+    ``maybe_seen`` may say yes for an id never added (rarely), never no for one added.
+    """
+
+    rows: int
+    bits: bytearray = field(init=False)
+    mask: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        size = 1 << max(13, (self.rows * _BLOOM_BITS_PER_ROW).bit_length())
+        self.bits = bytearray(size >> 3)
+        self.mask = size - 1
+
+    def add(self, key: str) -> bool:
+        """Remember ``key``; whether it may have been added before."""
+        h = hash(key)
+        bits, mask = self.bits, self.mask
+        a, b, c = h & mask, (h >> 21) & mask, (h >> 42) & mask
+        seen = bool(
+            bits[a >> 3] & (1 << (a & 7)) and bits[b >> 3] & (1 << (b & 7)) and bits[c >> 3] & (1 << (c & 7))
+        )
+        bits[a >> 3] |= 1 << (a & 7)
+        bits[b >> 3] |= 1 << (b & 7)
+        bits[c >> 3] |= 1 << (c & 7)
+        return seen
+
+
+@dataclass(slots=True)
+class _Held:
+    """A row whose id the filter flagged: decided once the file's earlier rows are known."""
+
+    line: int
+    fields: tuple[str, ...]
+    rows: list[Parsed | RowError]
+
+
 class NativeCsvImporter:
+    """Reads donorbot's own CSV; ``order`` says how to read ``01/12/2025`` dates (None: refuse them)."""
+
     name = "csv"
+
+    def __init__(self, order: DateOrder = None) -> None:
+        self.order = order
+
+    def with_date_order(self, order: DateOrder) -> NativeCsvImporter:
+        return NativeCsvImporter(order)
 
     def rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
         try:
@@ -200,49 +327,121 @@ class NativeCsvImporter:
             line = _first_line_not_utf8(path)
             raise ValueError(f"{path}:{line}: not UTF-8 text (save the file as UTF-8)") from None
 
+    def _header(self, path: Path) -> tuple[list[str], str]:
+        header = read_header(path, "utf-8-sig")
+        if header is None:
+            raise ValueError(f"{path}: the file is empty (expected a header line)")
+        names = [h.strip().lower() for h in header.fields]
+        delimiter = header.delimiter
+        missing = [c for c in REQUIRED if c not in names]
+        unknown = [c for c in names if c not in COLUMNS and c not in _IGNORED]
+        duplicated = sorted({c for c in names if names.count(c) > 1})
+        if missing or unknown or duplicated:
+            problems = []
+            if missing:
+                problems.append(f"missing column(s) {', '.join(missing)}")
+            if unknown:
+                problems.append(f"unknown column(s) {', '.join(unknown)}")
+            if duplicated:
+                problems.append(f"column(s) given twice: {', '.join(duplicated)}")
+            read_as = f"read as separated by {separator_name(delimiter)}: "
+            raise ValueError(f"{path}:1: {read_as}{'; '.join(problems)} (columns: {', '.join(COLUMNS)})")
+        return names, delimiter
+
     def _rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
+        header, delimiter = self._header(path)
+        index = {name: header.index(name) for name in header}
+        width = len(header)
+        decimal_comma = delimiter != ","
+        fast = _FastRows(index, tz, decimal_comma=decimal_comma)
+        id_column = index["id"]
+        seen = _SeenIds(_count_lines(path))
+        held: dict[str, list[_Held]] = {}
+        budget = LineBudget()
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            try:
-                header = [h.strip().lower() for h in next(reader)]
-            except StopIteration:
-                raise ValueError(f"{path}: the file is empty (expected a header line)") from None
-            missing = [c for c in REQUIRED if c not in header]
-            unknown = [c for c in header if c not in COLUMNS]
-            if missing or unknown:
-                problems = []
-                if missing:
-                    problems.append(f"missing column(s) {', '.join(missing)}")
-                if unknown:
-                    problems.append(f"unknown column(s) {', '.join(unknown)}")
-                raise ValueError(f"{path}:1: {'; '.join(problems)} (columns: {', '.join(COLUMNS)})")
-            index = {name: header.index(name) for name in header}
-            width = len(header)
-            fast = _FastRows(index, tz)
+            reader = csv.reader(bounded_lines(handle, path, budget), delimiter=delimiter)
+            next(reader, None)
+            end = reader.line_num
             for fields in reader:
-                line = reader.line_num
+                budget.used = 0
+                line = end + 1  # where the row starts (a quoted field may span lines)
+                end = reader.line_num
                 if len(fields) != width:
                     if not fields or (len(fields) == 1 and not fields[0].strip()):
                         continue
-                    yield RowError(line, "(row)", f"has {len(fields)} fields, the header has {width}",
-                                   ",".join(fields))  # fmt: skip
+                    problem = f"has {len(fields)} fields, the header has {width}"
+                    if delimiter == "," and len(fields) > width:
+                        problem += " (an amount with a decimal comma? save the file separated by `;`)"
+                    yield RowError(line, "(row)", problem, join_row(fields, delimiter))
                     continue
                 donation = fast.parse(fields)
                 if donation is None:
                     # Anything unusual (a bad value, a refund, a bare date): the careful path,
                     # which also words the error.
-                    yield from self._row(fields, index, line, tz)
+                    out: list[Parsed | RowError] = list(
+                        self._row(fields, index, line, tz, delimiter=delimiter, decimal_comma=decimal_comma)
+                    )
                 else:
-                    yield Parsed(line, donation)
+                    out = [Parsed(line, donation)]
+                key = fields[id_column].strip()
+                if key and seen.add(key):
+                    held.setdefault(key, []).append(_Held(line, tuple(fields), out))
+                    continue
+                yield from out
+        if held:
+            yield from self._decide(path, delimiter, id_column, held)
+
+    def _decide(
+        self, path: Path, delimiter: str, id_column: int, held: dict[str, list[_Held]]
+    ) -> Iterator[Parsed | RowError]:
+        """Second pass: a held row whose id came earlier with other data is a conflict."""
+        first: dict[str, tuple[int, tuple[str, ...]]] = {}
+        earliest = {key: rows[0].line for key, rows in held.items()}
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(bounded_lines(handle, path), delimiter=delimiter)
+            next(reader, None)
+            end = reader.line_num
+            for fields in reader:
+                line, end = end + 1, reader.line_num
+                if len(fields) <= id_column:
+                    continue
+                key = fields[id_column].strip()
+                if key in earliest and key not in first and line < earliest[key]:
+                    first[key] = (line, tuple(f.strip() for f in fields))
+        for key, rows in held.items():
+            if key not in first:  # flagged by mistake (or the first of its id): as read
+                first_line, first_fields = rows[0].line, tuple(f.strip() for f in rows[0].fields)
+                yield from rows[0].rows
+                rows = rows[1:]
+            else:
+                first_line, first_fields = first[key]
+            for row in rows:
+                if tuple(f.strip() for f in row.fields) == first_fields:
+                    yield from row.rows  # the same row again: a duplicate, stored once
+                    continue
+                yield RowError(
+                    row.line,
+                    "id",
+                    f"{key!r} is also on line {first_line} with different data: "
+                    "one id is one donation (give each its own id)",
+                    join_row(row.fields, delimiter),
+                )
 
     def _row(
-        self, fields: list[str], index: dict[str, int], line: int, tz: ZoneInfo
+        self,
+        fields: list[str],
+        index: dict[str, int],
+        line: int,
+        tz: ZoneInfo,
+        *,
+        delimiter: str = ",",
+        decimal_comma: bool = False,
     ) -> Iterator[Parsed | RowError]:
         def get(column: str) -> str:
             i = index.get(column)
-            return fields[i].strip() if i is not None else ""
+            return unneutralise(fields[i].strip()) if i is not None else ""
 
-        raw = ",".join(fields)
+        raw = join_row(fields, delimiter)
         column = "id"
         try:
             external_id = get("id")
@@ -251,13 +450,18 @@ class NativeCsvImporter:
             column = "currency"
             currency = get("currency").upper()
             if not is_currency(currency):
-                raise ValueError(f"{get('currency')!r} is not an ISO 4217 code")
+                raise ValueError(f"{get('currency')!r} is not an ISO 4217 code of a currency")
             column = "amount"
-            amount = parse_amount(get("amount"), currency)
+            amount_text = get("amount")
+            if "," in amount_text and not decimal_comma:
+                raise ValueError(
+                    f"{amount_text!r}: a decimal comma needs a file separated by `;` (or write {amount_text.replace(',', '.')!r})"
+                )
+            amount = parse_amount(_decimal_comma(amount_text) if decimal_comma else amount_text, currency)
             if amount == 0:
                 raise ValueError("must be more than zero")
             column = "date"
-            when = parse_when(get("date"), tz)
+            when = parse_when(get("date"), tz, self.order)
             column = "public"
             public = parse_bool(get("public"))
             column = "recurring"
@@ -296,3 +500,11 @@ class NativeCsvImporter:
         if status is not Status.SUCCEEDED:
             # The same id may already be stored as succeeded: this row is then its refund.
             yield Parsed(line, RefundEvent(source="csv", external_id=external_id, status=status))
+
+
+def _count_lines(path: Path) -> int:
+    count = 0
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            count += block.count(b"\n")
+    return count

@@ -2,15 +2,22 @@
 
 Rows are parsed in chunks off the event loop and written as they come, inside a
 single ledger transaction: a bad row rolls everything back (nothing imported)
-unless ``skip_invalid``, which imports the rest and writes the rejected rows,
-with their reasons, to ``FILE.rejected.csv`` next to the input. ``dry_run``
-does all the work and rolls back at the end, so its summary is exact.
+unless ``skip_invalid``, which imports the rest and writes the rejected rows to
+``FILE.rejected.csv`` next to the input: the file's own header and rows (same
+separator, same quoting), each with three more columns saying why
+(``rejected_line``, ``rejected_column``, ``rejected_problem``) that every importer
+ignores, so the file can be fixed and imported again as it is. It is readable by
+its owner only (it holds what the export holds, emails included), and a cell a
+spreadsheet would run as a formula is written with a leading ``'`` (read back
+without it). ``dry_run`` does all the work and rolls back at the end, so its
+summary is exact; it writes no rejected-rows file.
 """
 
 from __future__ import annotations
 
 import asyncio
 import csv
+import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,8 +28,11 @@ from zoneinfo import ZoneInfo
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.ledger.store import Ledger
 from bot.sources.base import Importer, Parsed, RowError, Skipped
+from bot.sources.csvutil import read_header, split_row, write_private_csv
 
-__all__ = ["ImportFailed", "ImportSummary", "count_lines", "import_file"]
+__all__ = ["REJECTED_COLUMNS", "ImportFailed", "ImportSummary", "copy_ledger", "count_lines", "import_file"]
+
+REJECTED_COLUMNS = ("rejected_line", "rejected_column", "rejected_problem")
 
 CHUNK = 20_000
 MAX_ERRORS_SHOWN = 20
@@ -67,10 +77,32 @@ class ImportSummary:
         for reason, count in sorted(self.skipped.items()):
             out.append(f"  skipped, {reason}: {count}")
         if self.rejected:
-            out.append(f"  rejected (invalid): {self.rejected}, written to {self.rejected_file}")
+            where = "would be written to" if self.dry_run else "written to"
+            out.append(f"  rejected (invalid): {self.rejected}, {where} {self.rejected_file}")
         if self.dry_run:
             out.append("  dry run: nothing was written")
         return out
+
+
+def copy_ledger(source: Path, target: Path) -> None:
+    """Copy the ledger at ``source`` (if there is one) to ``target`` without writing beside it.
+
+    At rest (no ``-wal`` file) the file is opened immutable: SQLite then creates no
+    ``-wal`` or ``-shm`` next to it. While a service holds it, the WAL is there and read.
+    """
+    if not source.exists():
+        return
+    wal = source.with_name(source.name + "-wal")
+    flags = "mode=ro" if wal.exists() else "mode=ro&immutable=1"
+    reader = sqlite3.connect(f"{source.resolve().as_uri()}?{flags}", uri=True)
+    try:
+        writer = sqlite3.connect(target)
+        try:
+            reader.backup(writer)
+        finally:
+            writer.close()
+    finally:
+        reader.close()
 
 
 def count_lines(path: Path) -> int:
@@ -145,6 +177,8 @@ async def import_file(
         raise ImportFailed([text if text.startswith(str(path)) else f"{path}: {text}"]) from None
     except csv.Error as exc:  # e.g. a field over the csv module's size limit
         raise ImportFailed([f"{path}: not a readable CSV file: {exc}"]) from None
+    except UnicodeDecodeError as exc:
+        raise ImportFailed([f"{path}: not text in the expected encoding: {exc.reason}"]) from None
     result = batch.result
     summary.imported = result.inserted
     summary.duplicates = result.duplicates
@@ -164,10 +198,25 @@ class _Abort(Exception):
 
 
 def _write_rejected(target: Path, source: Path, errors: list[RowError]) -> None:
-    temporary = target.with_name(target.name + ".tmp")
-    with temporary.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["line", "column", "problem", "row"])
+    """The rejected rows as the source wrote them, with why, in a file only its owner reads."""
+    header = read_header(source)
+    fields = header.fields if header else []
+    delimiter = header.delimiter if header else ","
+    # A rejected-rows file imported again: its reasons are replaced, not added to.
+    keep = len(fields) - (len(REJECTED_COLUMNS) if tuple(fields[-3:]) == REJECTED_COLUMNS else 0)
+
+    def rows() -> Iterator[list[str]]:
         for error in errors:
-            writer.writerow([error.line, error.column, error.problem, error.raw])
-    temporary.replace(target)
+            cells = split_row(error.raw, delimiter) if error.raw else []
+            if len(cells) == len(fields):
+                cells = cells[:keep]
+            # Padded so the reasons land in their columns; a row longer than the header stays whole.
+            yield [*cells, *[""] * (keep - len(cells)), str(error.line), error.column, error.problem]
+
+    write_private_csv(
+        target,
+        [*fields[:keep], *REJECTED_COLUMNS],
+        rows(),
+        delimiter=delimiter,
+        quote_all=header.quote_all if header else False,
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.sources.base import Importer
 from bot.sources.github_sponsors import GitHubSponsorsImporter
+from bot.sources.kofi import KofiImporter
 from bot.sources.liberapay import LiberapayImporter
 from bot.sources.native_csv import NativeCsvImporter
 from bot.sources.opencollective import OpenCollectiveImporter
@@ -17,4 +18,5 @@ IMPORTERS: dict[str, Importer] = {
     "liberapay": LiberapayImporter(),
     "github-sponsors": GitHubSponsorsImporter(),
     "paypal": PayPalImporter(),
+    "kofi": KofiImporter(),
 }
