@@ -272,8 +272,8 @@ def join_row(fields: Sequence[str], delimiter: str) -> str:
 
 
 def split_row(line: str, delimiter: str) -> list[str]:
-    """The inverse of :func:`join_row`."""
-    return next(csv.reader([line], delimiter=delimiter), [])
+    """The inverse of :func:`join_row` (quoted fields may hold line breaks)."""
+    return next(csv.reader(io.StringIO(line, newline=""), delimiter=delimiter), [])
 
 
 def _encoding(path: Path) -> str:

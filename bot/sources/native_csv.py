@@ -11,7 +11,8 @@ only when the user says which comes first (``--day-first`` / ``--month-first``):
 such a date is never guessed. Dotted dates (``01.12.2025``) are always day first.
 
 An id seen twice in one file with different data is a conflict, reported as a
-bad row; the same row twice is a duplicate, stored once. Ids are remembered in a
+bad row; the same row twice is a duplicate, stored once; a later row of the same
+id whose status is ``refunded`` or ``disputed`` is that donation's refund. Ids are remembered in a
 compact filter (4 bytes a row) rather than whole, so a file of millions of rows
 is checked in little memory: a row the filter flags is held back and decided
 after a second, quick pass over the ids.
@@ -389,10 +390,15 @@ class NativeCsvImporter:
                     continue
                 yield from out
         if held:
-            yield from self._decide(path, delimiter, id_column, held)
+            yield from self._decide(path, delimiter, id_column, held, index.get("status"))
+
+    @staticmethod
+    def _is_refund(row: _Held, status: int | None) -> bool:
+        """A later row of the same id saying ``refunded`` or ``disputed`` refunds it (see the README)."""
+        return status is not None and row.fields[status].strip().lower() in ("refunded", "disputed")
 
     def _decide(
-        self, path: Path, delimiter: str, id_column: int, held: dict[str, list[_Held]]
+        self, path: Path, delimiter: str, id_column: int, held: dict[str, list[_Held]], status: int | None
     ) -> Iterator[Parsed | RowError]:
         """Second pass: a held row whose id came earlier with other data is a conflict."""
         first: dict[str, tuple[int, tuple[str, ...]]] = {}
@@ -416,8 +422,9 @@ class NativeCsvImporter:
             else:
                 first_line, first_fields = first[key]
             for row in rows:
-                if tuple(f.strip() for f in row.fields) == first_fields:
-                    yield from row.rows  # the same row again: a duplicate, stored once
+                if tuple(f.strip() for f in row.fields) == first_fields or self._is_refund(row, status):
+                    # The same row again (a duplicate, stored once), or the donation's refund.
+                    yield from row.rows
                     continue
                 yield RowError(
                     row.line,
