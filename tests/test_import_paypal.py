@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -152,3 +153,134 @@ def test_skip_invalid_imports_the_rest(config: Path, capsys: pytest.CaptureFixtu
     code, out, _ = cli(capsys, config, "import", "paypal", str(bad), "--skip-invalid")
     assert code == 0 and "imported: 1" in out and "rejected (invalid): 3" in out
     assert (config.parent / "activity_bad.csv.rejected.csv").exists()
+
+
+# --- real headers: the statement and the activity download, in four languages -----------------
+
+
+def stats_json(capsys: pytest.CaptureFixture[str], config: Path, month: str) -> dict[str, object]:
+    import json
+
+    code, out, err = cli(capsys, config, "stats", "--month", month, "--json")
+    assert code == 0, err
+    result: dict[str, object] = json.loads(out)
+    return result
+
+
+def paypal_months(path: Path, day_first: bool) -> dict[str, tuple[int, dict[str, Decimal]]]:
+    """Donations and totals per month, computed here from the file (donation types received,
+    completed, minus those a refund names)."""
+    import csv
+
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    type_key = (
+        "Type" if "Type" in rows[0] else next(k for k in ("Beschreibung", "Description") if k in rows[0])
+    )
+    gross_key = next(k for k in ("Gross", "Brutto") if k in rows[0])
+    id_key = next(k for k in ("Transaction ID", "Transaktionscode") if k in rows[0])
+    ref_key = next(k for k in ("Reference Txn ID", "Zugehöriger Transaktionscode") if k in rows[0])
+    date_key = next(k for k in ("Date", "Datum") if k in rows[0])
+    cur_key = next(k for k in ("Currency", "Währung") if k in rows[0])
+    donation_types = {
+        "Donation Received",
+        "Subscription Payment Received",
+        "Spendenzahlung",
+        "Abonnementzahlung",
+    }
+
+    def amount(text: str) -> Decimal:
+        if "," in text and ("." not in text or text.rfind(",") > text.rfind(".")):
+            text = text.replace(".", "").replace(",", ".")
+        return Decimal(text.replace(",", ""))
+
+    refunded = {
+        r[ref_key] for r in rows if r[type_key] in ("Refund", "Rückzahlung") and amount(r[gross_key]) < 0
+    }
+    out: dict[str, tuple[int, dict[str, Decimal]]] = {}
+    for row in rows:
+        if row[type_key] not in donation_types or amount(row[gross_key]) <= 0:
+            continue
+        if row.get("Status", "Completed") != "Completed" or row[id_key] in refunded:
+            continue
+        parts = row[date_key].replace(".", "/").split("/")
+        month = f"{parts[2]}-{int(parts[1] if day_first else parts[0]):02d}"
+        count, totals = out.get(month, (0, {}))
+        totals[row[cur_key]] = totals.get(row[cur_key], Decimal(0)) + amount(row[gross_key])
+        out[month] = (count + 1, totals)
+    return out
+
+
+def test_money_sent_is_skipped_even_without_balance_impact(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue: a Subscription Payment *sent* failed the whole import when the export had no Balance Impact."""
+    path = FIXTURES / "paypal" / "activity_no_impact.csv"
+    code, out, err = cli(capsys, config, "import", "paypal", str(path))
+    assert code == 0, err
+    assert "skipped, Subscription Payment sent, not received: 1" in out
+    assert "skipped, Refund received, not a donor's refund: 1" in out  # the hosting company refunded us
+    assert "skipped, Website Payment is not a donation: 2" in out
+    assert "skipped, Donation Received with status Pending: 1" in out
+    assert "imported: 4" in out and "refunds applied: 1" in out
+    assert query(config, "SELECT count(*) FROM pending_refunds") == [(0,)]
+    for month, (count, totals) in paypal_months(path, day_first=True).items():
+        figures = stats_json(capsys, config, month)
+        assert figures["donations"] == count, month
+        assert figures["totals"] == {c: f"{t:.2f}" for c, t in totals.items()}, month
+    assert donations(config, "paypal")["TDN1"][-1] == "refunded"
+
+
+def test_a_spanish_statement_is_recognised_by_its_header(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = FIXTURES / "paypal" / "statement_es.csv"
+    rows_ = list(PayPalImporter().rows(path, TZ))
+    assert [r.reason for r in rows_ if isinstance(r, Skipped)] == [
+        f"Pago estándar_{i} is not a donation" for i in range(1, 5)
+    ]
+    code, out, err = cli(capsys, config, "import", "paypal", str(path))
+    assert code == 0 and "4 rows read" in out and "imported: 0" in out, err
+
+
+def test_a_german_statement_donations_in_and_out(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = FIXTURES / "paypal" / "statement_de.csv"
+    items = new("statement_de.csv")
+    assert sorted(items) == ["8SP00000AA000001A", "8SP00000AA000002B", "8SP00000AA000003C"]
+    assert items["8SP00000AA000001A"].amount == 100_000  # "1.000,00"
+    assert items["8SP00000AA000003C"].recurring
+    # "30.06.2025 23:59" in Berlin is June: the row's own zone.
+    assert items["8SP00000AA000002B"].received_at == datetime(
+        2025, 6, 30, 23, 59, tzinfo=ZoneInfo("Europe/Berlin")
+    )
+    skipped = [r.reason for r in rows("statement_de.csv") if isinstance(r, Skipped)]
+    assert "Spendenzahlung sent, not received" in skipped  # the account's own gift to a charity
+    code, out, err = cli(capsys, config, "import", "paypal", str(path))
+    assert code == 0 and "refunds applied: 1" in out, err
+    for month, (count, totals) in paypal_months(path, day_first=True).items():
+        figures = stats_json(capsys, config, month)
+        assert figures["donations"] == count and figures["totals"] == {
+            c: f"{t:.2f}" for c, t in totals.items()
+        }
+
+
+def test_a_french_statement_is_read_day_first(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    found = rows("statement_fr.csv")
+    assert [r.reason for r in found if isinstance(r, Skipped)] == [
+        "Paiement standard is not a donation",
+        "Paiement d'abonnement is not a donation",
+    ]
+    assert not [r for r in found if isinstance(r, RowError)]
+
+
+def test_an_unknown_header_names_the_closest_variant_and_what_it_lacks(tmp_path: Path) -> None:
+    path = tmp_path / "cut.csv"
+    path.write_text(
+        '"Datum","Uhrzeit","Zeitzone","Name","Typ","Status","Währung","Brutto"\n', encoding="utf-8"
+    )
+    with pytest.raises(ValueError) as caught:
+        list(PayPalImporter().rows(path, TZ))
+    assert str(caught.value) == (
+        f"{path}: not a PayPal activity download or statement donorbot knows: the header is closest to "
+        "the PayPal activity download (German), which also has the column Transaktionscode"
+    )
