@@ -14,8 +14,10 @@
   Transaction Date, Collective Currency, Host Currency, Transaction Amount, …``. It has no
   transaction id at all (see below).
 
-Times are UTC written without an offset in all three (Open Collective formats them with
-``moment.utc``), and are read as UTC. Only contributions count (``CREDIT`` + ``CONTRIBUTION``,
+Times: the dashboard and transactions exports write UTC without an offset (Open
+Collective's REST service formats them with ``moment.utc``): they are read as UTC. The
+legacy export was made in the browser, with ``moment(date).format(…)`` in the local zone
+of whoever downloaded it: its times are read in the project's zone. Only contributions count (``CREDIT`` + ``CONTRIBUTION``,
 or a positive amount in the legacy format); added funds (e.g. from GitHub Sponsors),
 expenses and fees are skipped with a reason. The donor is the opposite account; guests
 (``guest-…``) and incognito contributors (``incognito-…``, or any account named
@@ -267,7 +269,7 @@ class OpenCollectiveImporter:
         variant = _choose(header, path)
         csv_file = open_csv(path, variant.columns, what=variant.what)
         if variant is _LEGACY:
-            yield from csv_file.each(_legacy_handler())
+            yield from csv_file.each(_legacy_handler(tz))
         else:
             yield from csv_file.each(_handler(csv_file, variant))
 
@@ -359,7 +361,7 @@ def _handler(
     return handle
 
 
-def _legacy_handler() -> Callable[[Record], Sequence[NewDonation | RefundEvent] | str]:
+def _legacy_handler(tz: ZoneInfo) -> Callable[[Record], Sequence[NewDonation | RefundEvent] | str]:
     seen: dict[str, int] = {}
 
     def handle(record: Record) -> Sequence[NewDonation | RefundEvent] | str:
@@ -370,13 +372,13 @@ def _legacy_handler() -> Callable[[Record], Sequence[NewDonation | RefundEvent] 
             if description.lower().startswith("refund"):
                 return "refund (the legacy export does not say of which contribution)"
             return "money sent, not received"
-        when = parse_datetime(record.require("when"), record.label("when"), UTC)
+        when = parse_datetime(record.require("when"), record.label("when"), tz)
         profile = record.get("profile").rstrip("/")
         slug = profile.rsplit("/", 1)[-1] if profile else ""
         name = record.get("name")
         private = is_private(slug, name)
         # No id: the slug, the time and the amount, keyed (the slug is the person's platform id).
-        key = f"{slug}:{when.isoformat()}:{amount}:{currency}"
+        key = f"{slug}:{record.get('when')}:{amount}:{currency}"
         seen[key] = seen.get(key, 0) + 1
         return [
             NewDonation(
