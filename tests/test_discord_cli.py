@@ -113,3 +113,35 @@ async def test_a_forbidden_channel_fails_that_target_only(
     assert "general: failed" in out and "Missing Permissions" in out
     assert "annonces: sent" in out
     assert emulator.sent(emulator.world.readonly.id) == []
+
+
+async def test_two_crowd_months_reach_an_announcement_channel_whole_within_discords_limits(
+    discord_config: Config, crowd_ledger: Path, emulator: DiscordEmulator
+) -> None:
+    config = with_ledger(discord_config, crowd_ledger)
+    world = emulator.world
+
+    for month in ("2025-11", "2025-12"):
+        code, out, err = await donorbot(config, "post", "--month", month, "--target", "annonces")
+        assert code == 0, out + err
+        assert f"{month} -> annonces: sent" in out, out
+
+    announcements = emulator.sent(world.announcements.id)
+    assert len(announcements) == 2, "one announcement message per month"
+    assert all(m.payload["flags"] & 1 for m in announcements), "each published"
+    assert len(emulator.calls("POST", r"/crosspost$")) == 2, "once each, within the 10 an hour"
+    threads = emulator.threads_of(world.announcements.id)
+    assert [t.id for t in threads] == [m.id for m in announcements]
+    for announcement, thread in zip(announcements, threads, strict=True):
+        follow = emulator.sent(thread.id)
+        assert announcement.files and announcement.files[0].data.startswith(b"\x89PNG")
+        assert "## Dons" not in announcement.content  # annonces is the French target
+        assert all(0 < len(m.content) <= 2000 for m in [announcement, *follow])
+        text = "\n".join(m.content for m in follow)
+        assert "## Sponsors" in text and "## Dons" in text
+        # Every listed donor is there, with the whole of their message.
+        assert text.count(" (") >= 200 and text.count("Merci infiniment pour tout") >= 40
+        assert all(m.request.json["allowed_mentions"] == {"parse": []} for m in follow)
+    assert len({m.request.json["nonce"] for t in threads for m in emulator.sent(t.id)}) == sum(
+        len(emulator.sent(t.id)) for t in threads
+    ), "a nonce per part"

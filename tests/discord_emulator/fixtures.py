@@ -21,7 +21,7 @@ from bot.months import Month
 from tests.discord_emulator.configs import TOKEN_ENV, write_config
 from tests.discord_emulator.server import DiscordEmulator
 
-__all__ = ["DEMO_END", "core", "demo_ledger", "discord_config", "emulator"]
+__all__ = ["DEMO_END", "core", "crowd_ledger", "demo_ledger", "discord_config", "emulator"]
 
 
 @pytest.fixture
@@ -94,3 +94,13 @@ async def core(discord_config: Config, demo_ledger: Path) -> AsyncIterator[Core]
         yield opened
     finally:
         await opened.close()
+
+
+@pytest.fixture(scope="session")
+def crowd_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo ledger where every named donor left a long message (bulletins over 70 KB)."""
+    from tests.crowd_support import build_crowd_ledger
+
+    return build_crowd_ledger(
+        tmp_path_factory.mktemp("crowd-ledger"), DEMO_END, "DONORBOT_TEST_PSEUDONYM_KEY"
+    )
