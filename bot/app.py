@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
 
@@ -476,12 +476,14 @@ class Service:
                 outcomes.extend(result)
         return outcomes
 
-    async def publish(self, month: Month) -> list[PublishOutcome]:
-        """``news post``: post ``month`` to every target now (once; a target already served says so)."""
+    async def publish(self, month: Month, targets: Collection[str] | None = None) -> list[PublishOutcome]:
+        """``news post``: post ``month`` now to ``targets`` (names; None: every target), once each."""
         assert self.core is not None
         core = self.core
         outcomes = []
         for target in self.targets:
+            if targets is not None and target.name not in targets:
+                continue
             sender = self.senders.get(target.platform)
             if sender is None:
                 await owe(core, BULLETIN, month, target.name, self.clock())

@@ -64,3 +64,45 @@ async def test_a_broken_reply_template_gives_a_short_apology_not_a_crash(
         await core.close()
     assert not reply.ok and "Sorry" in reply.message.markdown
     assert fine.ok
+
+
+async def test_news_post_posts_to_the_targets_the_asker_administers_and_preview_is_for_admins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from collections.abc import Collection
+
+    from bot.chat.commands import PREVIEW_INTERVAL, CommandService, Invocation, PublishOutcome
+    from bot.config import load_config
+    from bot.core import Core
+    from bot.months import Month
+
+    asked: list[list[str] | None] = []
+
+    async def publish(month: Month, targets: Collection[str] | None = None) -> list[PublishOutcome]:
+        asked.append(sorted(targets) if targets is not None else None)
+        return [PublishOutcome(name, "sent") for name in targets or ()]
+
+    monkeypatch.setenv("DONORBOT_PSEUDONYM_KEY", "commands-test-key-0123456789")
+    (tmp_path / "config.toml").write_text('[project]\nname = "P"\ndata_dir = "d"\n')
+    core = await Core.open(load_config(tmp_path / "config.toml"))
+    clock = [1000.0]
+    service = CommandService(core, publish=publish, clock=lambda: clock[0])
+    try:
+        # An admin of room "a" alone, asking from wherever: "a" only, and the reply names only it.
+        scoped = await service.handle(Invocation("news post", "2020-01", admin_of=frozenset({"a"})))
+        # Admin where typed, but of no target: nothing is posted anywhere.
+        nowhere = await service.handle(Invocation("news post", "2020-01", is_admin=True))
+        member_preview = await service.handle(Invocation("news preview", "2020-01", user="m"))
+        first = await service.handle(Invocation("news preview", "2020-01", is_admin=True, user="x"))
+        again = await service.handle(Invocation("news preview", "2020-01", is_admin=True, user="x"))
+        clock[0] += PREVIEW_INTERVAL
+        later = await service.handle(Invocation("news preview", "2020-01", is_admin=True, user="x"))
+    finally:
+        await core.close()
+
+    assert asked == [["a"]]
+    assert scoped.ok and "a: sent" in scoped.message.markdown
+    assert not nowhere.ok and "admins" in nowhere.message.markdown
+    assert not member_preview.ok and "admins" in member_preview.message.markdown
+    assert first.ok and not again.ok and "try again in a minute" in again.message.markdown
+    assert later.ok

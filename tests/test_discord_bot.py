@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -48,9 +48,11 @@ async def start_bot() -> AsyncIterator[StartBot]:
 def service(core: Core, bot_box: list[DiscordBot] | None = None) -> CommandService:
     """The real command service; ``news post`` publishes through the bot's own sender."""
 
-    async def publish(month: Month) -> list[PublishOutcome]:
+    async def publish(month: Month, names: Collection[str] | None = None) -> list[PublishOutcome]:
         assert bot_box, "the bot is not started"
-        targets = [t for t in core.config.targets if t.platform == "discord"]
+        targets = [
+            t for t in core.config.targets if t.platform == "discord" and (names is None or t.name in names)
+        ]
         return await deliver(core, {"discord": bot_box[0].sender()}, month, targets)
 
     return CommandService(core, publish=publish, now=lambda: NOW)
@@ -215,7 +217,9 @@ async def test_bad_month_is_refused_privately(bot: DiscordBot, emulator: Discord
 async def test_news_preview_is_deferred_private_split_and_carries_the_chart(
     bot: DiscordBot, emulator: DiscordEmulator
 ) -> None:
-    record = await emulator.interact("news preview", {"month": "2025-12"}, locale="fr")
+    record = await emulator.interact(
+        "news preview", {"month": "2025-12"}, locale="fr", user=emulator.world.admin
+    )
     await emulator.until(lambda: record.callback is not None)
     assert record.callback_type == 5
     assert record.callback is not None and record.callback["data"]["flags"] == EPHEMERAL
@@ -227,6 +231,34 @@ async def test_news_preview_is_deferred_private_split_and_carries_the_chart(
     assert record.messages[0]["attachments"], "the chart rides on the first part"
     assert not any(m["attachments"] for m in record.messages[1:])
     assert not any(emulator.sent(c.id) for c in emulator.world.guild.channels), "a preview posts nothing"
+
+
+async def test_news_preview_is_for_admins_and_one_a_minute(
+    bot: DiscordBot, emulator: DiscordEmulator
+) -> None:
+    member = await emulator.interact("news preview", {"month": "2025-12"}, user=emulator.world.member)
+    await answered(emulator, member)
+    assert member.messages[0]["flags"] & EPHEMERAL and "is for the community's admins" in member.text
+
+    first = await emulator.interact("news preview", {"month": "2025-12"}, user=emulator.world.admin)
+    await emulator.until(lambda: len(first.messages) >= 2)
+    second = await emulator.interact("news preview", {"month": "2025-12"}, user=emulator.world.admin)
+    await answered(emulator, second)
+    assert "try again in a minute" in second.text and len(second.messages) == 1
+    assert all(m["flags"] & EPHEMERAL for m in [*first.messages, *second.messages])
+    assert not any(emulator.sent(c.id) for c in emulator.world.guild.channels), "a preview posts nothing"
+
+
+async def test_the_news_group_is_hidden_from_members_until_admins_say_otherwise(
+    bot: DiscordBot, emulator: DiscordEmulator
+) -> None:
+    synced = {c["name"]: c for c in emulator.commands[emulator.world.guild.id]}
+    assert int(synced["news"]["default_member_permissions"]) == 1 << 5, "Manage Server"
+    [put] = [r for r in emulator.calls("PUT", r"/guilds/\d+/commands$")]
+    [news] = [c for c in put.json if c["name"] == "news"]
+    assert news.get("contexts") == [0] or news.get("dm_permission") is False, "servers only"
+    members = {name for name, c in synced.items() if c["default_member_permissions"] is None}
+    assert members == {"donors", "goal", "milestones", "donate", "help"}
 
 
 async def test_news_post_is_refused_to_members(bot: DiscordBot, emulator: DiscordEmulator) -> None:

@@ -130,10 +130,14 @@ async def test_milestones_and_a_preview_that_posts_nothing(
     assert isinstance(milestones, RoomMessageNotice)
     assert "1,000 donors in one month" in milestones.body, milestones.body
 
-    preview = await ask(bob, room, "!news preview 2025-12", bot)
+    refused = await ask(bob, room, "!news preview 2025-12", bot)
+    assert "is for the community's admins" in refused.body, "a member cannot make the bot post a preview"
+    assert refused.source["content"]["m.mentions"] == {"user_ids": [bob.user_id]}, "the asker is notified"
+
+    preview = await ask(alice, room, "!news preview 2025-12", bot)
     assert isinstance(preview, RoomMessageNotice)
-    assert preview.body.startswith("Donor Friends") and "1,092" in preview.body
-    chart = await bob.wait_for(room, lambda e: isinstance(e, RoomMessageImage) and e.sender == bot)
+    assert preview.body.startswith("Donor Friends") and "Milestone:" in preview.body, "the headline first"
+    chart = await alice.wait_for(room, lambda e: isinstance(e, RoomMessageImage) and e.sender == bot)
     assert is_reply_to(preview.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"])(chart)
     assert service.core is not None
     assert await service.core.ledger.query("SELECT * FROM deliveries") == [], "a preview is no delivery"
@@ -205,6 +209,29 @@ async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(
     assert service.core is not None
     rows = await service.core.ledger.query("SELECT state FROM deliveries WHERE target = 'news'")
     assert [r[0] for r in rows] == ["sent"]
+
+
+async def test_an_admin_of_one_room_posts_there_only_and_the_reply_names_only_it(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    bot = matrix_world.bot.user_id
+    ours = await room_with_bot(alice, matrix_world, bob)  # alice created it: her room
+    theirs = await room_with_bot(bob, matrix_world, alice)  # bob's room, where alice is a member
+    config = with_ledger(
+        write_config(tmp_path / "config.toml", matrix_world, {"ours": ours, "theirs": theirs}), demo_ledger
+    )
+    await start_bot(config)
+
+    answer = await ask(alice, ours, "!news post 2025-12", bot)
+
+    assert "ours: sent" in answer.body and "theirs" not in answer.body, answer.body
+    assert [
+        m for m in await alice.messages_from(ours, bot) if m["body"].startswith("Donor Friends – Monthly")
+    ]
+    assert not [m for m in await bob.messages_from(theirs, bot) if m["body"].startswith("Donor Friends")]
+    preview = await ask(alice, theirs, "!news preview 2025-12", bot)
+    assert "is for the community's admins" in preview.body, "not an admin there: no public preview"
 
 
 async def test_news_post_admins_by_power_level_in_an_older_room_or_by_config(

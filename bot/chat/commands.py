@@ -8,10 +8,11 @@ platform. Nothing here knows Discord or Matrix.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from bot.chat.message import Message
 from bot.months import Month
@@ -60,8 +61,9 @@ COMMANDS: tuple[CommandSpec, ...] = (
     CommandSpec("donate", {"en": "How to support the project", "fr": "Comment soutenir le projet"}),
     CommandSpec(
         "news preview",
-        {"en": "Preview a month's news bulletin", "fr": "Aperçu des nouvelles d'un mois"},
+        {"en": "Preview a month's news bulletin (admins)", "fr": "Aperçu des nouvelles d'un mois (admins)"},
         takes_month=True,
+        admin_only=True,
         ephemeral=True,
     ),
     CommandSpec(
@@ -81,14 +83,21 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Invocation:
-    """A member asked something. ``is_admin`` was decided by the adapter from platform permissions."""
+    """A member asked something. The adapter decided the rights from platform permissions.
+
+    ``is_admin``: an admin where the command was typed. ``admin_of``: the names of
+    the targets whose room or channel the asker may administer *there* (their power
+    level in that room, Manage Server in that channel's server): ``news post``
+    posts to those alone.
+    """
 
     command: str
     argument: str | None = None
     locale: str = "en"
     is_admin: bool = False
     target: Target | None = None  # the configured target this room/channel is, if any
-    user: str = ""  # for logs only
+    user: str = ""  # who asked: rate limits and logs
+    admin_of: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +116,16 @@ class PublishOutcome:
     detail: str = ""
 
 
-Publisher = Callable[[Month], Awaitable[list[PublishOutcome]]]
+class Publisher(Protocol):
+    """Posts a month's bulletin now, to ``targets`` (names) or to every target."""
+
+    def __call__(
+        self, month: Month, targets: Collection[str] | None = None
+    ) -> Awaitable[list[PublishOutcome]]: ...
+
+
+# One preview per person in this many seconds: a preview renders a whole bulletin.
+PREVIEW_INTERVAL = 60.0
 
 
 def parse_bang(text: str) -> tuple[str, str | None] | None:
@@ -138,6 +156,8 @@ class CommandService:
     core: Core
     publish: Publisher | None = None
     now: Callable[[], datetime] | None = field(default=None)
+    clock: Callable[[], float] = field(default=time.monotonic)
+    _previews: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     async def handle(self, inv: Invocation) -> Reply:
         try:
@@ -153,7 +173,8 @@ class CommandService:
         render = self.core.renderer
         if spec is None:
             return Reply(render.reply("usage", inv.locale, command=inv.command), ok=False)
-        if spec.admin_only and not inv.is_admin:
+        allowed = spec.name == "news post" and bool(inv.admin_of)
+        if spec.admin_only and not (inv.is_admin or allowed):
             return Reply(render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False)
         month: Month | None = None
         if spec.takes_month and inv.argument:
@@ -185,11 +206,26 @@ class CommandService:
         if spec.name == "donate":
             return Reply(render.reply("donate", inv.locale))
         if spec.name == "news preview":
+            if self._too_soon(inv.user):
+                return Reply(
+                    render.reply("too_often", inv.locale, command=spec.name), ephemeral=True, ok=False
+                )
             bulletin = await self.core.bulletin(month, inv.locale)
             return Reply(bulletin, ephemeral=True)
         if spec.name == "news post":
             if self.publish is None:
                 return Reply(render.reply("no_publisher", inv.locale), ephemeral=True, ok=False)
-            outcomes = await self.publish(month)
+            if not inv.admin_of:
+                return Reply(render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False)
+            outcomes = await self.publish(month, sorted(inv.admin_of))
             return Reply(render.reply("posted", inv.locale, month=month, outcomes=outcomes), ephemeral=True)
         return Reply(render.reply("help", inv.locale, commands=COMMANDS))
+
+    def _too_soon(self, user: str) -> bool:
+        """True when ``user`` previewed less than :data:`PREVIEW_INTERVAL` ago (else counts this one)."""
+        now = self.clock()
+        last = self._previews.get(user)
+        if last is not None and now - last < PREVIEW_INTERVAL:
+            return True
+        self._previews[user] = now
+        return False

@@ -184,14 +184,28 @@ class DiscordBot:
     ) -> Invocation:
         target = self._target_of(interaction.channel_id)
         locale = reply_locale(interaction.locale.value, self._config.locale_of(target))
+        admin = is_admin(interaction, self._settings.admin_role)
         return Invocation(
             command=spec.name,
             argument=argument.strip() if argument and argument.strip() else None,
             locale=locale,
-            is_admin=is_admin(interaction, self._settings.admin_role),
+            is_admin=admin,
             target=target,
             user=f"discord:{interaction.user.id}",
+            admin_of=self._targets_in(interaction.guild_id) if admin else frozenset(),
         )
+
+    def _targets_in(self, guild_id: int | None) -> frozenset[str]:
+        """The Discord targets whose channel is in this server (Manage Server there rules them)."""
+        if guild_id is None or self._client is None:
+            return frozenset()
+        names = set()
+        for target in self._config.targets:
+            if isinstance(target, DiscordTarget):
+                channel = self._client.get_channel(target.channel_id)
+                if isinstance(channel, discord.abc.GuildChannel) and channel.guild.id == guild_id:
+                    names.add(target.name)
+        return frozenset(names)
 
     def _target_of(self, channel_id: int | None) -> DiscordTarget | None:
         for target in self._config.targets:

@@ -16,9 +16,10 @@ from discord import app_commands
 from bot.chat.commands import COMMANDS, CommandSpec
 from bot.chat.discord.localisation import described, named
 
-__all__ = ["Answer", "slash_commands"]
+__all__ = ["ADMIN_PERMISSIONS", "Answer", "slash_commands"]
 
 SlashCommand = app_commands.Command[Any, ..., None]
+ADMIN_PERMISSIONS = discord.Permissions(manage_guild=True)
 Answer = Callable[[discord.Interaction, CommandSpec, str | None], Awaitable[None]]
 
 
@@ -33,7 +34,16 @@ def slash_commands(answer: Answer) -> list[SlashCommand | app_commands.Group]:
             top.append(command)
             continue
         if first not in groups:
-            groups[first] = app_commands.Group(name=named(first), description=described(first))
+            members = [s for s in COMMANDS if s.name.startswith(f"{first} ")]
+            admin = all(s.admin_only for s in members)
+            groups[first] = app_commands.Group(
+                name=named(first),
+                description=described(first),
+                # Admins' commands: hidden from members in the picker; server admins adjust who
+                # sees them under Server Settings > Integrations. Each call is checked again.
+                default_permissions=ADMIN_PERMISSIONS if admin else None,
+                guild_only=admin,
+            )
             top.append(groups[first])
         groups[first].add_command(command)
     return top

@@ -28,9 +28,9 @@ from nio import (
 
 from bot.chat.commands import Invocation, Reply, parse_bang
 from bot.chat.matrix import failures
-from bot.chat.matrix.formatting import reply_relation, text_content
+from bot.chat.matrix.formatting import reply_relation
 from bot.chat.matrix.power import RoomPower, is_admin
-from bot.chat.matrix.sender import MatrixSender, transaction_id
+from bot.chat.matrix.sender import MatrixSender
 from bot.chat.matrix.store import connect
 from bot.chat.message import Message
 from bot.config import Config, MatrixSettings, MatrixTarget
@@ -285,14 +285,19 @@ class MatrixBot:
             command=command,
             argument=argument,
             locale=self._config.locale_of(target),
-            is_admin=is_admin(
-                sender,
-                self._power.get(room_id, RoomPower()),
-                admin_level=self._settings.admin_power_level,
-                admins=self._settings.admins,
-            ),
+            is_admin=self._admin_in(sender, room_id),
             target=target,
             user=f"matrix:{sender}",
+            # Each target's own room decides: an admin of one room posts there only.
+            admin_of=frozenset(t.name for room, t in self.rooms.items() if self._admin_in(sender, room)),
+        )
+
+    def _admin_in(self, sender: str, room_id: str) -> bool:
+        return is_admin(
+            sender,
+            self._power.get(room_id, RoomPower()),
+            admin_level=self._settings.admin_power_level,
+            admins=self._settings.admins,
         )
 
     async def _answer(self, room_id: str, event: RoomMessageText, command: str, argument: str | None) -> None:
@@ -312,12 +317,11 @@ class MatrixBot:
         key = f"reply.{event.event_id}"  # handling the same command twice posts one answer
         message = reply.message
         try:
-            if message.markdown.strip() or message.text.strip():
-                content = text_content(message, "m.notice")
-                content["m.relates_to"] = relation
-                await self._sender.post(room_id, content, transaction_id(key, "text"))
-            if message.image is not None:
-                await self._sender.post_image(room_id, message.image, transaction_id(key, "image"), relation)
+            if message.markdown.strip() or message.text.strip() or message.image is not None:
+                # The asker is notified, nobody else; a long answer (a preview) continues in a thread.
+                await self._sender.post_message(
+                    room_id, message, key, "m.notice", relation=relation, mentions=[event.sender]
+                )
         except Exception as exc:
             log.error("Matrix: could not answer %s in %s: %s", event.event_id, room_id, exc)
 

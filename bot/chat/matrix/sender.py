@@ -90,27 +90,64 @@ class MatrixSender:
         """
         if not isinstance(target, MatrixTarget):
             raise PermanentDeliveryError(f"{target.name} is not a Matrix target")
-        log_parts: PartLog = parts if parts is not None else MemoryParts()
         room_id = await self.room_id(target.room)
+        ids = await self.post_message(room_id, message, key, target.msgtype, parts=parts)
+        log.info("Matrix: posted to %s (%s): %d event(s)", room_id, target.name, len(ids))
+        return ids
+
+    async def post_message(
+        self,
+        room_id: str,
+        message: Message,
+        key: str,
+        msgtype: str = "m.notice",
+        *,
+        parts: PartLog | None = None,
+        relation: dict[str, Any] | None = None,
+        mentions: list[str] | None = None,
+    ) -> list[str]:
+        """Post ``message`` as events, each within the size limit; their ids.
+
+        The first event (``relation``: a reply, say) holds the headline, the chart
+        follows it; the rest goes in a thread on the first event, or in the thread
+        ``relation`` already places it in. ``mentions`` are the only users notified.
+        """
+        log_parts: PartLog = parts if parts is not None else MemoryParts()
         encrypted = await self._ready_to_send(room_id)
         headline, rest = shape(message)
         budget = content_budget()
 
         def size(part: Part) -> int:
-            content = text_content(part, target.msgtype)
+            content = text_content(part, msgtype)
             content["m.relates_to"] = thread_relation(_LONGEST_EVENT_ID, _LONGEST_EVENT_ID)
+            content["m.mentions"] = {"user_ids": mentions or []}
             return event_size(content, encrypted)
+
+        def tagged(content: dict[str, Any]) -> dict[str, Any]:
+            if mentions:
+                content["m.mentions"] = {"user_ids": list(mentions)}
+            return content
 
         heads = fit(headline, size, budget)
         follow = heads[1:] + [piece for part in rest for piece in fit(part, size, budget)]
-        root = await self._part(log_parts, "text", room_id, text_content(heads[0], target.msgtype), key)
-        ids = [root]
-        if message.image is not None:
-            ids.append(await self._image_part(log_parts, room_id, message.image, key, encrypted))
+        first = tagged(text_content(heads[0], msgtype))
+        if relation:
+            first["m.relates_to"] = relation
+        if message.image is not None and not (heads[0].text.strip() or heads[0].markdown.strip()):
+            root = await self._image_part(log_parts, room_id, message.image, key, encrypted, relation)
+            ids = [root]
+        else:
+            root = await self._part(log_parts, "text", room_id, first, key)
+            ids = [root]
+            if message.image is not None:
+                ids.append(
+                    await self._image_part(log_parts, room_id, message.image, key, encrypted, relation)
+                )
+        thread = relation["event_id"] if relation and relation.get("rel_type") == "m.thread" else root
         previous = root
         for number, part in enumerate(follow):
-            content = text_content(part, target.msgtype)
-            content["m.relates_to"] = thread_relation(root, previous)
+            content = text_content(part, msgtype)
+            content["m.relates_to"] = thread_relation(thread, previous)
             previous = await self._part(log_parts, f"thread.{number}", room_id, content, key)
             ids.append(previous)
         for number, attachment in enumerate(message.attachments):
@@ -126,11 +163,10 @@ class MatrixSender:
                     encrypted,
                 )
                 content = file_content(attachment, **where)
-                content["m.relates_to"] = thread_relation(root, previous)
+                content["m.relates_to"] = thread_relation(thread, previous)
                 done = await self._part(log_parts, name, room_id, content, key)
             previous = done
             ids.append(done)
-        log.info("Matrix: posted to %s (%s): %d event(s)", room_id, target.name, len(ids))
         return ids
 
     async def _part(self, parts: PartLog, name: str, room_id: str, content: dict[str, Any], key: str) -> str:
@@ -142,12 +178,23 @@ class MatrixSender:
         await parts.record(name, event_id)
         return event_id
 
-    async def _image_part(self, parts: PartLog, room_id: str, image: Image, key: str, encrypted: bool) -> str:
+    async def _image_part(
+        self,
+        parts: PartLog,
+        room_id: str,
+        image: Image,
+        key: str,
+        encrypted: bool,
+        relation: dict[str, Any] | None = None,
+    ) -> str:
         done = parts.sent("image")
         if done is not None:
             return done
         where = await self._upload(parts, "upload", image.data, image.mime, image.filename, encrypted)
-        return await self._part(parts, "image", room_id, image_content(image, **where), key)
+        content = image_content(image, **where)
+        if relation:
+            content["m.relates_to"] = relation
+        return await self._part(parts, "image", room_id, content, key)
 
     async def _upload(
         self, parts: PartLog, name: str, data: bytes, mime: str, filename: str, encrypted: bool
