@@ -22,6 +22,7 @@ from sources_support import FIXTURES, KEY, KEY_ENV, cli, query, write_config
 REAL = FIXTURES / "opencollective" / "real"
 DASHBOARD = REAL / "astro-dashboard.csv"
 TRANSACTIONS = REAL / "prettier-transactions.csv"
+TRANSACTIONS_2 = REAL / "hledger-transactions.csv"  # a second collective, with the later taxAmount column
 ZONE = "America/New_York"  # a zone far from UTC: rows near midnight UTC change month
 
 
@@ -100,7 +101,11 @@ def stats(capsys: pytest.CaptureFixture[str], config: Path, month: str) -> dict[
     return result
 
 
-@pytest.mark.parametrize(("path", "dashboard"), [(DASHBOARD, True), (TRANSACTIONS, False)])
+@pytest.mark.parametrize(
+    ("path", "dashboard"),
+    [(DASHBOARD, True), (TRANSACTIONS, False), (TRANSACTIONS_2, False)],
+    ids=["astro", "prettier", "hledger"],
+)
 def test_each_month_equals_a_computation_from_the_csv(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
@@ -127,7 +132,7 @@ def test_each_month_equals_a_computation_from_the_csv(
         assert figures["organisations"] == 0  # the default exports carry no account type
 
 
-@pytest.mark.parametrize("path", [DASHBOARD, TRANSACTIONS])
+@pytest.mark.parametrize("path", [DASHBOARD, TRANSACTIONS, TRANSACTIONS_2])
 def test_incognito_and_guests_are_counted_never_named(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:
@@ -147,6 +152,7 @@ def test_the_export_is_told_by_its_header_and_a_second_import_adds_nothing(
 
     assert OpenCollectiveImporter().variant(DASHBOARD) == "dashboard"
     assert OpenCollectiveImporter().variant(TRANSACTIONS) == "transactions"
+    assert OpenCollectiveImporter().variant(TRANSACTIONS_2) == "transactions"
     monkeypatch.setenv(KEY_ENV, KEY)
     _, [first, again] = imported(tmp_path, capsys, DASHBOARD, DASHBOARD)
     assert "imported: 0" in again and "refunds applied: 0" in again
