@@ -1,6 +1,6 @@
 """What the bot announces besides replies: bulletins, milestone alerts, thanks.
 
-Every announcement is a ``deliveries`` row (see :mod:`bot.delivery`) whose
+Every announcement is a ``deliveries`` row (see :mod:`bot.outbox`) whose
 ``kind`` says how to rebuild its message, so a delivery left pending by a crash
 or an outage is rebuilt and sent later with the same idempotency key:
 
@@ -29,6 +29,7 @@ from bot.config import Target
 from bot.ledger.models import NewDonation
 from bot.months import Month
 from bot.news.report import MilestoneHit
+from bot.outbox import Outbox, OwedRow
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -95,15 +96,15 @@ async def owe_alerts(core: Core, targets: Sequence[Target], now: datetime | None
         await db.executemany("INSERT OR IGNORE INTO alerts (key, created_at) VALUES (?, ?)", rows)
         if baseline:
             return []
-        await db.executemany(
-            "INSERT OR IGNORE INTO deliveries (kind, month, target, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)",
+        await Outbox.owe_in(
+            db,
             [
-                (f"alert:{key}", reached[key][0].key, target.name, stamp, stamp)
+                OwedRow(f"alert:{key}", reached[key][0], target.name)
                 for key in fresh
                 for target in targets
                 if target.enabled and target.alerts
             ],
+            stamp,
         )
     return fresh
 
@@ -117,7 +118,7 @@ async def owe_thanks(
     if not wanted or not donations:
         return 0
     stamp = int(now.timestamp()) if now is not None else int(time.time())
-    rows = []
+    rows: list[OwedRow] = []
     async with core.ledger.writing() as db:
         for donation in donations:
             cursor = await db.execute(
@@ -127,12 +128,8 @@ async def owe_thanks(
             )
             found = await cursor.fetchone()
             if found is not None:
-                rows += [(f"thanks:{found[0]}", found[1], t.name, stamp, stamp) for t in wanted]
-        await db.executemany(
-            "INSERT OR IGNORE INTO deliveries (kind, month, target, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)",
-            rows,
-        )
+                rows += [OwedRow(f"thanks:{found[0]}", Month.from_key(found[1]), t.name) for t in wanted]
+        await Outbox.owe_in(db, rows, stamp)
     return len(rows)
 
 

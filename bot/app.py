@@ -7,7 +7,7 @@ backoff and reported; it never takes the others down). Stop order is the
 reverse: no new work (scheduler, webhook server), in-flight sends finished or
 left pending for the next start, adapters closed, database closed.
 
-Everything the bot posts goes through the outbox (:mod:`bot.delivery`): a run
+Everything the bot posts goes through the outbox (:mod:`bot.outbox`, :mod:`bot.delivery`): a run
 first records what it owes (a pending delivery) and then sends what is owed.
 Whatever could not be sent (an adapter down, a homeserver unreachable) stays
 owed and is sent when the adapter comes back or at the next retry tick.
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 RETRY_EVERY = 60.0  # seconds between sweeps of what is owed (and milestone checks)
 RECONNECT_MAX = 300.0
 STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
+OWE_RETRY_FIRST = 2.0  # seconds before trying again to record a scheduled run on a busy ledger
+OWE_RETRY_MAX = 60.0
 
 
 class ChatBot(Protocol):
@@ -392,7 +394,7 @@ class Service:
         scheduler = AsyncIOScheduler(timezone=self.config.project.tz)
         for target in self.targets:
             scheduler.add_job(
-                self.scheduled_run,
+                self.fire,
                 trigger_of(self.config, target),
                 args=[target.name],
                 id=f"bulletin:{target.name}",
@@ -413,14 +415,38 @@ class Service:
             return {}
         return {job.id: job.next_run_time for job in self._scheduler.get_jobs()}
 
+    async def fire(self, target_name: str) -> None:
+        """The scheduler's job: the run goes on as a task of its own, whose failures are logged."""
+        self._spawn(self.scheduled_run(target_name), f"bulletin to {target_name}")
+
     async def scheduled_run(self, target_name: str) -> None:
-        """A target's cron fired: owe it the last complete month's bulletin, then send what it is owed."""
+        """A target's cron fired: owe it the last complete month's bulletin, then send what it is owed.
+
+        Recording what is owed comes first, and is tried again while the ledger cannot be
+        written (an import holding its write lock): a busy ledger delays the bulletin, never
+        loses it.
+        """
         assert self.core is not None
         target = self.config.target(target_name)
-        month = self.core.last_complete_month(self.clock())
-        await owe(self.core, BULLETIN, month, target.name, self.clock())
+        fired = self.clock()
+        month = self.core.last_complete_month(fired)
+        await self._owe_until_recorded(BULLETIN, month, target.name, fired)
         log.info("scheduled: bulletin %s -> %s", month, target.name)
         await self.flush([target])
+
+    async def _owe_until_recorded(self, kind: str, month: Month, target: str, now: datetime) -> bool:
+        assert self.core is not None
+        delay = OWE_RETRY_FIRST
+        while True:
+            try:
+                return await owe(self.core, kind, month, target, now)
+            except LedgerError as exc:
+                log.warning(
+                    "%s %s -> %s: cannot record it yet (%s); trying again in %.0f s",
+                    kind, month, target, exc, delay,
+                )  # fmt: skip
+                await self._sleep(delay)
+                delay = min(delay * 2, OWE_RETRY_MAX)
 
     async def catch_up(self) -> list[DueRun]:
         """Runs missed while the bot was down (within ``catch_up_days``): owe them, then send."""
@@ -435,7 +461,19 @@ class Service:
     async def sweep(self) -> None:
         """Every minute: milestones crossed by imports from other processes, and what is still owed."""
         assert self.core is not None
-        if await owe_alerts(self.core, self.targets, self.clock()):
+        now = self.clock()
+        # A scheduled run whose recording never happened (the ledger was busy all along) is owed all the same.
+        for run in due_runs(self.config, now, self.targets):
+            if await self.core.outbox.get(BULLETIN, run.month, run.target) is None and await owe(
+                self.core, BULLETIN, run.month, run.target, now
+            ):
+                log.info(
+                    "sweep: bulletin %s -> %s was due %s and is now owed",
+                    run.month,
+                    run.target,
+                    run.fire_time,
+                )
+        if await owe_alerts(self.core, self.targets, now):
             log.info("milestone(s) reached")
         await self.flush(self.targets)
 

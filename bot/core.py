@@ -17,6 +17,7 @@ from bot.ledger.store import Ledger
 from bot.months import Month, month_of
 from bot.news import report as reports
 from bot.news.render import Renderer, news_items
+from bot.outbox import Outbox
 
 __all__ = ["Core"]
 
@@ -32,6 +33,7 @@ class Core:
         self.config = config
         self.ledger = ledger
         self.renderer = renderer
+        self.outbox = Outbox(ledger)
         self.charts = True  # bulletins carry a chart (pictures are optional per call site)
 
     @classmethod
@@ -67,6 +69,10 @@ class Core:
     def last_complete_month(self, now: datetime | None = None) -> Month:
         """The month before the current one, in the project's zone."""
         return self.this_month(now).prev()
+
+    def has_ended(self, month: Month, now: datetime | None = None) -> bool:
+        """Whether ``month`` is over in the project's zone (its bulletin can be complete)."""
+        return month <= self.last_complete_month(now)
 
     # --- figures --------------------------------------------------------------------------
 

@@ -1,32 +1,35 @@
-"""The outbox: every bulletin reaches every target once.
+"""Delivering: every bulletin reaches every target once.
 
-For each (kind, month, target) the ledger holds one ``deliveries`` row:
+What is owed, who sends it and what got through live in the outbox
+(:mod:`bot.outbox`); this module does the sending:
 
-1. *claim*: the row is created ``pending`` (or found pending from a run that
-   crashed) before anything is sent;
-2. *send*: the adapter posts with an idempotency key derived from
-   (target, month, generation), which becomes the Matrix transaction id or
-   the Discord nonces, so a resend after a crash between 2 and 3 is
-   deduplicated by the platform and the community sees one message;
-3. *mark*: the row becomes ``sent`` with the platform's message ids.
+1. *owe*: the delivery is recorded ``pending`` before anything can fail;
+2. *claim*: this process takes it under its own name (another process holding it
+   sends it, not us);
+3. *send*: the adapter posts with an idempotency key derived from
+   (target, month, generation), which becomes the Matrix transaction ids and the
+   Discord nonces, and records each part as soon as it is posted, so a resend
+   after a crash posts only the rest and the platform deduplicates the rest;
+4. *mark*: the row becomes ``sent`` with the platform's message ids.
 
 Transient errors (network, 5xx, 429) are retried with exponential backoff,
-honouring Retry-After; when the attempts run out the row stays ``pending`` for
-the next run. Permanent errors (missing permission, unknown room) mark it
-``failed`` with the reason. ``force`` posts a month again under a new
-generation, hence a new key.
+honouring Retry-After; when the attempts run out the row stays ``pending`` with
+the reason, for the next sweep. Deferred errors (a full disk, a closed output)
+and any other error on the way (a template) leave it pending with its reason at
+once. Permanent errors
+(missing permission, unknown room) mark it ``failed`` with the reason. ``force``
+posts a month again under a new generation, hence new keys.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from bot.announcements import BULLETIN, Unbuildable, message_for
 from bot.chat.commands import PublishOutcome
@@ -34,7 +37,12 @@ from bot.chat.errors import DeferredDeliveryError, PermanentDeliveryError, Trans
 from bot.chat.message import Message
 from bot.chat.sender import Sender
 from bot.config import Target
+from bot.ledger.store import LedgerError
 from bot.months import Month
+from bot.outbox import Claim, DeliveryRow, Outbox, OwedRow, Taken
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 __all__ = [
     "BULLETIN",
@@ -42,6 +50,7 @@ __all__ = [
     "RetryPolicy",
     "deliver",
     "deliver_message",
+    "deliver_owed",
     "deliver_pending",
     "delivery_key",
     "list_deliveries",
@@ -66,85 +75,136 @@ class RetryPolicy:
         return float(min(self.base_delay * 2 ** (attempt - 1), self.max_delay))
 
 
-@dataclass(frozen=True)
-class DeliveryRow:
-    kind: str
-    month: Month
-    target: str
-    generation: int
-    state: str
-    attempts: int
-    last_error: str | None
-    message_ids: list[str]
-    updated_at: int
-
-
 def delivery_key(kind: str, month: Month, target: str, generation: int, extra: str = "") -> str:
     """The idempotency key of one delivery: the same after a crash, new after ``--force``."""
     tail = f".{extra}" if extra else ""
     return f"donorbot.{kind}.{target}.{month}.{generation}{tail}"
 
 
-async def _claim(core: Any, kind: str, month: Month, target: str, force: bool, extra: str) -> tuple[str, int]:
-    """Create or reuse the row; returns (state before, generation to send under)."""
-    now = int(time.time())
-    async with core.ledger.writing() as db:
-        cursor = await db.execute(
-            "SELECT state, generation FROM deliveries WHERE kind = ? AND month = ? AND target = ?",
-            (kind if not extra else f"{kind}:{extra}", month.key, target),
-        )
-        row = await cursor.fetchone()
-        name = kind if not extra else f"{kind}:{extra}"
-        if row is None:
-            await db.execute(
-                "INSERT INTO deliveries (kind, month, target, generation, state, created_at, updated_at)"
-                " VALUES (?, ?, ?, 0, 'pending', ?, ?)",
-                (name, month.key, target, now, now),
+def taken_outcome(target: str, taken: Taken) -> PublishOutcome:
+    """What to say about a delivery this process could not claim."""
+    if taken.state == "sent":
+        return PublishOutcome(target, "already sent", ", ".join(taken.message_ids))
+    if taken.state == "failed":
+        return PublishOutcome(target, "failed", taken.last_error or "")
+    return PublishOutcome(target, "busy", taken.describe())
+
+
+async def _keep_claim(outbox: Outbox, claim: Claim) -> None:
+    """Renew the claim while the send lasts (back-off waits included)."""
+    while True:
+        await asyncio.sleep(outbox.lease / 4)
+        try:
+            if not await outbox.renew(claim):
+                log.warning("delivery %s %s -> %s: claim lost", claim.kind, claim.month, claim.target)
+                return
+        except LedgerError as exc:
+            log.warning(
+                "delivery %s %s -> %s: cannot renew the claim: %s", claim.kind, claim.month, claim.target, exc
             )
-            return "new", 0
-        state, generation = row
-        if state == "sent" and not force:
-            return "sent", generation
-        if state == "sent":
-            generation += 1
-        await db.execute(
-            "UPDATE deliveries SET state = 'pending', generation = ?, attempts = CASE WHEN ? THEN 0"
-            " ELSE attempts END, updated_at = ? WHERE kind = ? AND month = ? AND target = ?",
-            (generation, state == "sent", now, name, month.key, target),
-        )
-        return state, generation
 
 
-async def _record(
-    core: Any,
-    name: str,
+async def _send_claimed(
+    outbox: Outbox,
+    claim: Claim,
+    sender: Sender,
+    target: Target,
+    make: Callable[[], Awaitable[Message]],
+    key: str,
+    policy: RetryPolicy,
+) -> PublishOutcome:
+    what = f"delivery {claim.kind} {claim.month} -> {target.name}"
+    if claim.first:
+        log.info("%s: sending", what)
+    else:
+        done = f"; parts already posted: {', '.join(claim.parts)}" if claim.parts else ""
+        log.info("%s: resending under the same key (attempt %d%s)", what, claim.attempts + 1, done)
+    keeper = asyncio.create_task(_keep_claim(outbox, claim), name=f"claim {claim.id}")
+    finished = False
+    try:
+        try:
+            message = await make()
+        except Unbuildable as exc:
+            await outbox.failed(claim, str(exc), attempt=False)
+            finished = True
+            log.warning("%s dropped: %s", what, exc)
+            return PublishOutcome(target.name, "failed", str(exc))
+        except Exception as exc:  # a broken template must not lose the delivery: it stays pending
+            reason = f"cannot build the message: {exc}"
+            await outbox.retry_later(claim, reason, attempt=False)
+            finished = True
+            log.error("%s: %s", what, reason)
+            return PublishOutcome(target.name, "pending", reason)
+        parts = outbox.parts(claim)
+        reason = ""
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                ids = await sender.send(target, message, key, parts)
+            except PermanentDeliveryError as exc:
+                await outbox.failed(claim, str(exc))
+                finished = True
+                log.error("%s failed: %s", what, exc)
+                return PublishOutcome(target.name, "failed", str(exc))
+            except DeferredDeliveryError as exc:
+                await outbox.retry_later(claim, str(exc))
+                finished = True
+                log.warning("%s: %s; left pending for the next sweep", what, exc)
+                return PublishOutcome(target.name, "pending", str(exc))
+            except TransientDeliveryError as exc:
+                reason = str(exc)
+                if attempt == policy.attempts:
+                    break
+                await outbox.attempt_failed(claim, reason)
+                delay = policy.delay(attempt, exc.retry_after)
+                log.warning(
+                    "%s: %s; retry %d/%d in %.1f s", what, reason, attempt, policy.attempts - 1, delay
+                )
+                await policy.sleep(delay)
+                continue
+            except Exception as exc:  # an adapter's unforeseen error: owed, with its reason, for the sweep
+                reason = f"{type(exc).__name__}: {exc}"
+                await outbox.retry_later(claim, reason)
+                finished = True
+                log.error("%s: %s; left pending", what, reason, exc_info=exc)
+                return PublishOutcome(target.name, "pending", reason)
+            await outbox.sent(claim, ids)
+            finished = True
+            log.info("%s: sent (%s)", what, ", ".join(ids))
+            return PublishOutcome(target.name, "sent", ", ".join(ids))
+        await outbox.retry_later(claim, reason)
+        finished = True
+        log.warning("%s: %s; left pending for the next sweep", what, reason)
+        return PublishOutcome(target.name, "pending", f"will retry: {reason}")
+    finally:
+        keeper.cancel()
+        if not finished:  # stopping or cancelled: still owed, and free for whoever sends next
+            with contextlib.suppress(Exception):
+                await asyncio.shield(outbox.release(claim))
+
+
+async def _deliver_claimable(
+    core: Core,
+    sender: Sender,
+    target: Target,
     month: Month,
-    target: str,
+    make: Callable[[], Awaitable[Message]],
     *,
-    state: str,
-    error: str | None = None,
-    message_ids: list[str] | None = None,
-    attempt: bool = False,
-) -> None:
-    async with core.ledger.writing() as db:
-        await db.execute(
-            "UPDATE deliveries SET state = ?, last_error = ?, message_ids = coalesce(?, message_ids),"
-            " attempts = attempts + ?, updated_at = ? WHERE kind = ? AND month = ? AND target = ?",
-            (
-                state,
-                error,
-                json.dumps(message_ids) if message_ids is not None else None,
-                1 if attempt else 0,
-                int(time.time()),
-                name,
-                month.key,
-                target,
-            ),
-        )
+    kind: str,
+    extra: str,
+    policy: RetryPolicy,
+) -> PublishOutcome:
+    name = kind if not extra else f"{kind}:{extra}"
+    claim = await core.outbox.claim(name, month, target.name)
+    if claim is None:
+        return PublishOutcome(target.name, "failed", "nothing owed")
+    if isinstance(claim, Taken):
+        return taken_outcome(target.name, claim)
+    key = delivery_key(kind, month, target.name, claim.generation, extra)
+    return await _send_claimed(core.outbox, claim, sender, target, make, key, policy)
 
 
 async def deliver_message(
-    core: Any,
+    core: Core,
     sender: Sender,
     target: Target,
     month: Month,
@@ -155,61 +215,27 @@ async def deliver_message(
     force: bool = False,
     policy: RetryPolicy | None = None,
 ) -> PublishOutcome:
-    """Deliver one message to one target through the outbox (see the module docstring)."""
-    policy = policy or RetryPolicy()
+    """Owe one message to one target, then send it unless it was sent (see the module docstring)."""
     name = kind if not extra else f"{kind}:{extra}"
-    before, generation = await _claim(core, kind, month, target.name, force, extra)
-    if before == "sent" and not force:
-        return PublishOutcome(target.name, "already sent")
-    if before == "pending":
-        log.info(
-            "delivery %s %s -> %s: pending, sending (again) under the same key", name, month, target.name
-        )
-    try:
-        message = await make()
-    except Unbuildable as exc:
-        await _record(core, name, month, target.name, state="failed", error=str(exc))
-        log.warning("delivery %s %s -> %s dropped: %s", name, month, target.name, exc)
-        return PublishOutcome(target.name, "failed", str(exc))
-    except Exception as exc:  # a broken template must not lose the delivery: it stays pending
-        await _record(core, name, month, target.name, state="pending", error=str(exc))
-        log.error("delivery %s %s -> %s: cannot build the message: %s", name, month, target.name, exc)
-        return PublishOutcome(target.name, "pending", f"cannot build the message: {exc}")
-    key = delivery_key(kind, month, target.name, generation, extra)
-    reason = ""
-    for attempt in range(1, policy.attempts + 1):
-        try:
-            ids = await sender.send(target, message, key)
-        except PermanentDeliveryError as exc:
-            await _record(core, name, month, target.name, state="failed", error=str(exc), attempt=True)
-            log.error("delivery %s %s -> %s failed: %s", name, month, target.name, exc)
-            return PublishOutcome(target.name, "failed", str(exc))
-        except DeferredDeliveryError as exc:  # the adapter already retried: the next sweep tries again
-            await _record(core, name, month, target.name, state="pending", error=str(exc), attempt=True)
-            log.warning(
-                "delivery %s %s -> %s: %s; left pending for the next sweep", name, month, target.name, exc
-            )
-            return PublishOutcome(target.name, "pending", str(exc))
-        except TransientDeliveryError as exc:
-            reason = str(exc)
-            await _record(core, name, month, target.name, state="pending", error=reason, attempt=True)
-            if attempt == policy.attempts:
-                break
-            delay = policy.delay(attempt, exc.retry_after)
-            log.warning(
-                "delivery %s %s -> %s: %s; retry %d/%d in %.1f s",
-                name, month, target.name, reason, attempt, policy.attempts - 1, delay,
-            )  # fmt: skip
-            await policy.sleep(delay)
-            continue
-        await _record(core, name, month, target.name, state="sent", message_ids=ids, attempt=True)
-        log.info("delivery %s %s -> %s: sent (%s)", name, month, target.name, ", ".join(ids))
-        return PublishOutcome(target.name, "sent", ", ".join(ids))
-    return PublishOutcome(target.name, "pending", f"will retry: {reason}")
+    row = await core.outbox.request(name, month, target.name, force=force)
+    if row.state == "sent":
+        return PublishOutcome(target.name, "already sent", ", ".join(row.message_ids))
+    return await _deliver_claimable(
+        core, sender, target, month, make, kind=kind, extra=extra, policy=policy or RetryPolicy()
+    )
+
+
+def _maker(core: Core, kind: str, month: Month, target: Target) -> Callable[[], Awaitable[Message]]:
+    locale = core.config.locale_of(target)
+
+    async def make() -> Message:
+        return await message_for(core, kind, month, locale)
+
+    return make
 
 
 async def deliver(
-    core: Any,
+    core: Core,
     senders: Mapping[str, Sender],
     month: Month,
     targets: Sequence[Target],
@@ -224,29 +250,54 @@ async def deliver(
         if sender is None:
             outcomes.append(PublishOutcome(target.name, "failed", f"{target.platform} is not connected"))
             continue
-        locale = core.config.locale_of(target)
-
-        async def make(locale: str = locale) -> Message:
-            return await message_for(core, BULLETIN, month, locale)
-
+        make = _maker(core, BULLETIN, month, target)
         outcomes.append(await deliver_message(core, sender, target, month, make, force=force, policy=policy))
     return outcomes
 
 
-async def owe(core: Any, kind: str, month: Month, target: str, now: datetime | None = None) -> bool:
-    """Record that ``target`` is owed this message (a pending delivery); False if it already was."""
-    stamp = int(now.timestamp()) if now is not None else int(time.time())
-    async with core.ledger.writing() as db:
-        cursor = await db.execute(
-            "INSERT OR IGNORE INTO deliveries (kind, month, target, state, created_at, updated_at)"
-            " VALUES (?, ?, ?, 'pending', ?, ?)",
-            (kind, month.key, target, stamp, stamp),
+async def deliver_owed(
+    core: Core,
+    senders: Mapping[str, Sender],
+    owed: Sequence[OwedRow],
+    targets: Sequence[Target],
+    *,
+    policy: RetryPolicy | None = None,
+    problems: Mapping[str, str] | None = None,
+) -> list[PublishOutcome]:
+    """Send these owed deliveries now (``post`` handed over to ``run``, or done in place).
+
+    A target whose platform is not connected keeps its delivery pending, with the
+    reason recorded on the row (``problems`` says why, by platform).
+    """
+    by_name = {t.name: t for t in targets}
+    outcomes = []
+    for row in owed:
+        target = by_name.get(row.target)
+        if target is None:
+            outcomes.append(PublishOutcome(row.target, "failed", "no such target is enabled"))
+            continue
+        sender = senders.get(target.platform)
+        if sender is None:
+            reason = f"{target.platform}: {(problems or {}).get(target.platform, 'not connected')}"
+            await core.outbox.note(row.kind, row.month, target.name, reason)
+            outcomes.append(PublishOutcome(target.name, "pending", reason))
+            continue
+        make = _maker(core, row.kind, row.month, target)
+        outcomes.append(
+            await _deliver_claimable(
+                core, sender, target, row.month, make, kind=row.kind, extra="", policy=policy or RetryPolicy()
+            )
         )
-        return bool(cursor.rowcount)
+    return outcomes
+
+
+async def owe(core: Core, kind: str, month: Month, target: str, now: datetime | None = None) -> bool:
+    """Record that ``target`` is owed this message (a pending delivery); False if it already was."""
+    return await core.outbox.owe(kind, month, target, now)
 
 
 async def deliver_pending(
-    core: Any,
+    core: Core,
     senders: Mapping[str, Sender],
     targets: Sequence[Target],
     *,
@@ -257,56 +308,36 @@ async def deliver_pending(
     """Send what is owed: every pending delivery to one of ``targets`` whose platform is connected.
 
     A delivery owed for longer than ``max_age`` is given up (marked failed): a
-    bulletin or an alert weeks late would be news no more.
+    bulletin or an alert weeks late would be news no more. A delivery another
+    process is sending is left to it.
     """
     by_name = {t.name: t for t in targets if t.enabled and t.platform in senders}
     if not by_name:
         return []
-    rows = await core.ledger.query(
-        "SELECT kind, month, target, created_at FROM deliveries WHERE state = 'pending' ORDER BY created_at, id"
-    )
     outcomes = []
     moment = (now or datetime.now(UTC)).timestamp()
-    for kind, month_key, target_name, created_at in rows:
-        target = by_name.get(target_name)
+    for row in await core.outbox.pending():
+        target = by_name.get(row.target)
         if target is None:
             continue
-        if max_age is not None and created_at < moment - max_age.total_seconds():
+        if max_age is not None and row.created_at < moment - max_age.total_seconds():
+            claim = await core.outbox.claim(row.kind, row.month, row.target)
+            if not isinstance(claim, Claim):
+                continue
             reason = f"not delivered within {max_age.days} day(s); given up"
-            await _record(core, kind, Month.from_key(month_key), target.name, state="failed", error=reason)
-            log.warning("delivery %s %s -> %s: %s", kind, Month.from_key(month_key), target.name, reason)
+            await core.outbox.failed(claim, reason, attempt=False)
+            log.warning("delivery %s %s -> %s: %s", row.kind, row.month, target.name, reason)
             outcomes.append(PublishOutcome(target.name, "failed", reason))
             continue
-        month = Month.from_key(month_key)
-        locale = core.config.locale_of(target)
-
-        async def make(kind: str = kind, month: Month = month, locale: str = locale) -> Message:
-            return await message_for(core, kind, month, locale)
-
-        outcomes.append(
-            await deliver_message(
-                core, senders[target.platform], target, month, make, kind=kind, policy=policy
-            )
-        )
+        make = _maker(core, row.kind, row.month, target)
+        outcome = await _deliver_claimable(
+            core, senders[target.platform], target, row.month, make,
+            kind=row.kind, extra="", policy=policy or RetryPolicy(),
+        )  # fmt: skip
+        if outcome.state != "busy":
+            outcomes.append(outcome)
     return outcomes
 
 
-async def list_deliveries(core: Any) -> list[DeliveryRow]:
-    rows = await core.ledger.query(
-        "SELECT kind, month, target, generation, state, attempts, last_error, message_ids, updated_at"
-        " FROM deliveries ORDER BY month DESC, target"
-    )
-    return [
-        DeliveryRow(
-            kind=kind,
-            month=Month.from_key(month),
-            target=target,
-            generation=generation,
-            state=state,
-            attempts=attempts,
-            last_error=error,
-            message_ids=json.loads(ids) if ids else [],
-            updated_at=updated,
-        )
-        for kind, month, target, generation, state, attempts, error, ids, updated in rows
-    ]
+async def list_deliveries(core: Core) -> list[DeliveryRow]:
+    return await core.outbox.rows()

@@ -76,9 +76,7 @@ class Metrics:
             out.append(f"donorbot_adapter_up{_labels(platform=platform)} {int(up)}")
 
         family("donorbot_deliveries", "gauge", "Deliveries in the outbox by target and state.")
-        for target, state, n in await core.ledger.query(
-            "SELECT target, state, count(*) FROM deliveries GROUP BY target, state ORDER BY target, state"
-        ):
+        for target, state, n in await core.outbox.counts():
             out.append(f"donorbot_deliveries{_labels(target=target, state=state)} {n}")
         family("donorbot_ledger_donations", "gauge", "Donations in the ledger.")
         rows = await core.ledger.query("SELECT coalesce(sum(donations), 0) FROM month_stats")

@@ -292,6 +292,16 @@ async def test_news_post_by_a_server_manager_posts_once_to_every_discord_target(
     assert len(emulator.sent(world.general.id)) == len(general)
 
 
+async def test_news_post_refuses_a_month_that_has_not_ended(
+    bot: DiscordBot, emulator: DiscordEmulator
+) -> None:
+    world = emulator.world
+    record = await emulator.interact("news post", {"month": "2026-01"}, user=world.admin)  # NOW is in January
+    await answered(emulator, record)
+    assert "has not ended yet" in record.text and "--unfinished" in record.text, record.text
+    assert not emulator.sent(world.general.id) and not emulator.sent(world.announcements.id)
+
+
 async def test_the_configured_admin_role_may_post_and_others_may_not(
     start_bot: StartBot,
     emulator: DiscordEmulator,

@@ -213,6 +213,11 @@ class CommandService:
             bulletin = await self.core.bulletin(month, inv.locale)
             return Reply(bulletin, ephemeral=True)
         if spec.name == "news post":
+            if not self.core.has_ended(month, self.now() if self.now else None):
+                # A bulletin of a month still running would miss the rest of it, and block the real one.
+                return Reply(
+                    render.reply("unfinished_month", inv.locale, month=month), ephemeral=True, ok=False
+                )
             if self.publish is None:
                 return Reply(render.reply("no_publisher", inv.locale), ephemeral=True, ok=False)
             if not inv.admin_of:

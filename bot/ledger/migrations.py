@@ -209,6 +209,24 @@ _V9_SYNC_SOURCES = """
         ) WITHOUT ROWID;
         """
 
+_V10_OUTBOX_OWNERS_AND_PARTS = """
+        -- Who is sending a pending delivery, and until when that claim holds (see bot/outbox.py):
+        -- a process takes a row with a compare-and-set on these columns, so two processes never
+        -- send the same delivery. A claim whose holder died expires.
+        ALTER TABLE deliveries ADD COLUMN owner TEXT;
+        ALTER TABLE deliveries ADD COLUMN lease_until INTEGER;
+        -- Each part of a delivery (a Discord message of a long bulletin, the chart...) as soon
+        -- as it is posted, so a resend posts only the rest, under the same keys.
+        CREATE TABLE delivery_parts (
+            delivery INTEGER NOT NULL,
+            generation INTEGER NOT NULL,
+            part TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            sent_at INTEGER NOT NULL,
+            PRIMARY KEY (delivery, generation, part)
+        ) WITHOUT ROWID;
+        """
+
 MIGRATIONS: tuple[str, ...] = (
     _V1_DONATIONS,
     _V2_ROLLUPS,
@@ -219,6 +237,7 @@ MIGRATIONS: tuple[str, ...] = (
     _V7_CHECKS_WITHOUT_IN_LISTS,
     _V8_PAYMENT_ALIASES,
     _V9_SYNC_SOURCES,
+    _V10_OUTBOX_OWNERS_AND_PARTS,
 )
 LATEST = len(MIGRATIONS)
 

@@ -92,6 +92,7 @@ class _Fault:
     retry_after: float | None
     method: str | None
     path: re.Pattern[str] | None
+    skip: int = 0  # matching requests let through first
 
     def matches(self, method: str, path: str) -> bool:
         return (self.method is None or self.method == method) and (
@@ -224,9 +225,15 @@ class DiscordEmulator:
         retry_after: float | None = None,
         method: str | None = None,
         path: str | None = None,
+        skip: int = 0,
     ) -> None:
-        """Answer the next ``count`` matching REST requests with ``status`` (429: with Retry-After)."""
-        self._faults.append(_Fault(count, status, retry_after, method, re.compile(path) if path else None))
+        """Answer the next ``count`` matching REST requests with ``status`` (429: with Retry-After).
+
+        ``skip`` lets that many matching requests through first (fail the second part of a post).
+        """
+        self._faults.append(
+            _Fault(count, status, retry_after, method, re.compile(path) if path else None, skip)
+        )
 
     def drop_next(self, count: int = 1, *, method: str | None = None, path: str | None = None) -> None:
         """Close the connection instead of answering the next ``count`` matching REST requests."""
@@ -367,6 +374,9 @@ class DiscordEmulator:
             fault = next(
                 (f for f in self._faults if f.remaining > 0 and f.matches(record.method, record.path)), None
             )
+            if fault is not None and fault.skip > 0:
+                fault.skip -= 1
+                fault = None
             if fault is not None:
                 fault.remaining -= 1
                 if fault.status == _LOST:
