@@ -1,9 +1,15 @@
 """Buy Me a Coffee: JSON events signed with ``x-signature-sha256`` (hex HMAC-SHA256 of the body).
 
 ``donation.created`` is a one-off donation with id ``data.id``; ``donation.refunded``
-refunds it. ``recurring_donation.started`` and other recurring events carrying a
-payment (a ``transaction_id`` and a succeeded status) are donations with id
-``{data.id}:{transaction_id}``. Several booleans arrive as strings (``"false"``).
+refunds it. ``recurring_donation.started`` is a monthly supporter's first payment.
+A real one carries ``psp_id`` (the processor's *subscription*, the same every month)
+and ``status: "active"`` but no ``transaction_id``: its id is then
+``{data.id}:{current_period_start}`` (one per billing period), or
+``{data.id}:{transaction_id}`` when a transaction id is given. Its date is the
+period's start. ``.updated``, ``.paused`` and ``.cancelled`` change a subscription
+and carry no payment. Buy Me a Coffee sends no event for the later monthly charges,
+so only the first month of a monthly supporter is seen through the webhook.
+Several booleans arrive as strings (``"false"``).
 A supporter is named unless ``supporter_name_type`` says anonymous; the note only
 when ``note_hidden`` is false.
 """
@@ -52,11 +58,20 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
     if status not in _PAID:
         return Ignored(f"support {status}")
     external_id = support_id
+    when = data.get("created_at") or event.get("created")
     if recurring:
-        transaction = as_text(data, "transaction_id", "data", required=False)
-        if not transaction or kind.endswith((".cancelled", ".canceled", ".updated")):
+        if kind.endswith((".cancelled", ".canceled", ".updated", ".paused")):
             return Ignored(f"{kind} carries no payment")
-        external_id = f"{support_id}:{transaction}"
+        transaction = as_text(data, "transaction_id", "data", required=False)
+        period = data.get("current_period_start") or data.get("started_at")
+        if transaction:
+            external_id = f"{support_id}:{transaction}"
+        elif isinstance(period, int | str) and not isinstance(period, bool) and str(period).strip():
+            # psp_id names the subscription, shared by every month: the period makes it one payment.
+            external_id = f"{support_id}:{str(period).strip()}"
+        else:
+            return Ignored(f"{kind} carries no payment")
+        when = data.get("created_at") or period or event.get("created")
     currency = as_currency(data.get("currency"), "data.currency")
     amount = as_amount(data.get("amount"), currency, "data.amount")
     if amount == 0:
@@ -72,7 +87,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
             external_id=external_id,
             amount=amount,
             currency=currency,
-            received_at=as_time(data.get("created_at") or event.get("created"), "data.created_at"),
+            received_at=as_time(when, "data.created_at"),
             donor_id=donor_identity(
                 SOURCE,
                 as_text(data, "supporter_id", "data", required=False) or None,

@@ -6,7 +6,20 @@ every recurring charge (a subscription's checkout session is ignored: its first
 invoice is the payment). A donation's id is its PaymentIntent (``pi_…``) when
 there is one, because that is what ``charge.refunded`` and
 ``charge.dispute.created`` name; otherwise the session or invoice id. Partial
-refunds do not change a donation. Stripe has no notion of a public donor: a
+refunds do not change a donation.
+
+Invoices on current API versions (2025-03-31 "basil" and later, as the ``stripe``
+package and Stripe's OpenAPI fixtures have them) no longer carry ``payment_intent``
+or ``charge``, and a charge no longer names its ``invoice``: the link is an
+``InvoicePayment`` (``invoice``, ``payment.payment_intent``), listed in
+``invoice.payments`` when the event includes it and sent on its own as
+``invoice_payment.paid``. So ``invoice.paid`` is stored under the PaymentIntent when
+it can find one (older ``payment_intent``, or ``payments``), else under its invoice id;
+``invoice_payment.paid`` is the same payment under the invoice id with the
+PaymentIntent as an alias, so ``charge.refunded`` (which names the PaymentIntent)
+finds it whichever came first. An InvoicePayment names no customer: when it arrives
+before its ``invoice.paid``, the donation is stored without a donor (the invoice,
+arriving second, is a duplicate). Stripe has no notion of a public donor: a
 donation is public only when the site that created the session put
 ``metadata.public = "true"`` (and then ``metadata.display_name``, else the
 customer's name, and ``metadata.message`` are kept).
@@ -65,6 +78,8 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
         return _session(obj, event)
     if kind == "invoice.paid":
         return _invoice(obj, event)
+    if kind == "invoice_payment.paid":
+        return _invoice_payment(obj, event)
     if kind == "charge.refunded":
         if not as_bool(obj.get("refunded"), "data.object.refunded"):
             return Ignored("partial refund")
@@ -115,6 +130,49 @@ def _session(obj: Mapping[str, Any], event: Mapping[str, Any]) -> Outcome:
     ]
 
 
+def _invoice_payments(obj: Mapping[str, Any]) -> list[str]:
+    """The PaymentIntents of an invoice's paid InvoicePayments, when the event lists them."""
+    payments = obj.get("payments")
+    rows = payments.get("data") if isinstance(payments, dict) else None
+    found: list[str] = []
+    for row in rows if isinstance(rows, list) else []:
+        if not isinstance(row, dict) or row.get("status") not in (None, "paid"):
+            continue
+        payment = row.get("payment")
+        intent = _id_of(payment.get("payment_intent")) if isinstance(payment, dict) else ""
+        if intent and intent not in found:
+            found.append(intent)
+    return found
+
+
+def _invoice_payment(obj: Mapping[str, Any], event: Mapping[str, Any]) -> Outcome:
+    """An InvoicePayment: the link between an invoice and the PaymentIntent that paid it."""
+    if as_text(obj, "status", "data.object", required=False) != "paid":
+        return Ignored("invoice payment not paid")
+    invoice = _id_of(obj.get("invoice"))
+    payment = obj.get("payment")
+    intent = _id_of(payment.get("payment_intent")) if isinstance(payment, dict) else ""
+    if not invoice:
+        raise Malformed("data.object.invoice: missing")
+    currency = as_currency(obj.get("currency"), "data.object.currency")
+    amount = _minor(obj, "amount_paid", "data.object")
+    if amount == 0:
+        return Ignored("invoice payment of zero")
+    transitions = obj.get("status_transitions")
+    paid_at = transitions.get("paid_at") if isinstance(transitions, dict) else None
+    return [
+        NewDonation(
+            source=SOURCE,
+            external_id=invoice,
+            aliases=(intent,) if intent else (),
+            amount=amount,
+            currency=currency,
+            received_at=as_time(paid_at or obj.get("created") or event.get("created"), "data.object.created"),
+            recurring=True,
+        )
+    ]
+
+
 def _invoice(obj: Mapping[str, Any], event: Mapping[str, Any]) -> Outcome:
     currency = as_currency(obj.get("currency"), "data.object.currency")
     amount = _minor(obj, "amount_paid", "data.object")
@@ -124,10 +182,16 @@ def _invoice(obj: Mapping[str, Any], event: Mapping[str, Any]) -> Outcome:
     public, name, message = _public(obj, as_text(obj, "customer_name", "data.object", required=False))
     transitions = obj.get("status_transitions")
     paid_at = transitions.get("paid_at") if isinstance(transitions, dict) else None
+    invoice_id = as_text(obj, "id", "data.object")
+    # Older API versions name the PaymentIntent on the invoice; current ones list InvoicePayments.
+    intents = [i for i in (_id_of(obj.get("payment_intent")), *_invoice_payments(obj)) if i]
+    external_id = intents[0] if intents else invoice_id
+    aliases = tuple(dict.fromkeys(i for i in (invoice_id, *intents) if i != external_id))
     return [
         NewDonation(
             source=SOURCE,
-            external_id=_id_of(obj.get("payment_intent")) or as_text(obj, "id", "data.object"),
+            external_id=external_id,
+            aliases=aliases,
             amount=amount,
             currency=currency,
             received_at=as_time(paid_at or obj.get("created") or event.get("created"), "data.object.created"),
