@@ -14,7 +14,7 @@ __all__ = ["JsonFormatter", "setup_logging"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log request details (SQL parameters, payloads) below INFO.
-_CHATTY = ("aiosqlite", "discord.http", "discord.gateway", "nio.rooms", "nio.responses", "apscheduler")
+_CHATTY = ("aiosqlite", "discord", "nio", "apscheduler")
 
 
 class JsonFormatter(logging.Formatter):
@@ -59,5 +59,8 @@ def setup_logging(settings: LoggingSettings, stream: TextIO | None = None) -> No
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
+    # Libraries say at INFO what only matters when something is wrong: at donorbot's INFO they
+    # log warnings and errors; at DEBUG everything.
+    libraries = logging.DEBUG if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
     for name in _CHATTY:
-        logging.getLogger(name).setLevel(max(logging.INFO, logging.getLogger().level))
+        logging.getLogger(name).setLevel(libraries)

@@ -21,7 +21,9 @@ from bot.chat.commands import parse_bang
         ("!news", ("news", None)),
         ("!news delete", ("news", None)),
         ("!donors 2025-06 extra", None),
-        ("!unknown", None),
+        ("!unknown", ("unknown", None)),  # answered: "try !help"
+        ("!important: read this", None),  # not a command word
+        ("!!!", None),
         ("hello !donors", None),
         ("!", None),
         ("", None),
@@ -106,3 +108,33 @@ async def test_news_post_posts_to_the_targets_the_asker_administers_and_preview_
     assert not member_preview.ok and "admins" in member_preview.message.markdown
     assert first.ok and not again.ok and "try again in a minute" in again.message.markdown
     assert later.ok
+
+
+async def test_help_and_an_unknown_command_show_the_platforms_prefix_and_the_clients_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.chat.commands import CommandService, Invocation
+    from bot.chat.discord.localisation import local_names
+    from bot.config import load_config
+    from bot.core import Core
+
+    monkeypatch.setenv("DONORBOT_PSEUDONYM_KEY", "commands-test-key-0123456789")
+    (tmp_path / "config.toml").write_text('[project]\nname = "P"\ndata_dir = "d"\n')
+    core = await Core.open(load_config(tmp_path / "config.toml"))
+    service = CommandService(core)
+    try:
+        matrix_help = await service.handle(Invocation("help"))
+        french = Invocation("help", locale="fr", prefix="/", names=local_names("fr"))
+        discord_help = await service.handle(french)
+        unknown = await service.handle(Invocation("foo"))
+        unknown_fr = await service.handle(Invocation("foo", locale="fr", prefix="/", names=local_names("fr")))
+    finally:
+        await core.close()
+
+    assert "**!donors** [YYYY-MM]" in matrix_help.message.markdown
+    assert "**!news preview** [YYYY-MM]" in matrix_help.message.markdown
+    assert "**/donateurs** [AAAA-MM]" in discord_help.message.markdown
+    assert "**/nouvelles aperçu** [AAAA-MM]" in discord_help.message.markdown
+    assert "**/aide**" in discord_help.message.markdown
+    assert not unknown.ok and "**!help**" in unknown.message.markdown
+    assert "**/aide**" in unknown_fr.message.markdown

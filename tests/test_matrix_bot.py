@@ -110,9 +110,12 @@ async def test_members_commands_are_answered_as_notices_replying_to_them(
     assert picture.source["content"]["info"]["mimetype"] == "image/png"
 
     donate = await ask(bob, room, "!donate", bot)
-    assert "https://example.org/donate" in donate.body
+    assert "https://example.org/donate" in donate.body and "\u2060" not in donate.body, "a link to copy"
     helped = await ask(bob, room, "!help", bot)
-    assert "!donors" in helped.body or "donors" in helped.body
+    assert "!donors" in helped.body and "!news post" in helped.body, "help shows how to type them"
+    unknown = await ask(bob, room, "!foo", bot)
+    assert "!help" in unknown.body, "an unknown command points to help"
+    assert unknown.source["content"]["m.mentions"] == {"user_ids": [bob.user_id]}
     bad = await ask(bob, room, "!donors 2025-13", bot)
     assert "2025-13" in bad.body
 

@@ -7,9 +7,11 @@ platform. Nothing here knows Discord or Matrix.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import re
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -98,6 +100,12 @@ class Invocation:
     target: Target | None = None  # the configured target this room/channel is, if any
     user: str = ""  # who asked: rate limits and logs
     admin_of: frozenset[str] = frozenset()
+    prefix: str = "!"  # how commands are typed on this platform: "!" on Matrix, "/" on Discord
+    names: Mapping[str, str] = field(default_factory=dict)  # word -> the name the asker's client shows
+
+    def shown(self, name: str) -> str:
+        """``news preview`` as the asker types it here: ``!news preview``, ``/nouvelles aperçu``."""
+        return self.prefix + " ".join(self.names.get(word, word) for word in name.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,10 +146,15 @@ def parse_bang(text: str) -> tuple[str, str | None] | None:
         if not rest or rest[0].lower() not in ("preview", "post") or len(rest) > 2:
             return ("news", None)
         return (f"news {rest[0].lower()}", rest[1] if len(rest) == 2 else None)
-    if word not in _BY_NAME or len(rest) > 1:
+    if word not in _BY_NAME:
+        # An unknown word gets an answer pointing to help; other text after "!" is not for us.
+        return (word, None) if _WORD.fullmatch(word) else None
+    if len(rest) > 1:
         return None
     return (word, rest[0] if rest else None)
 
+
+_WORD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
 _SORRY = {
     "en": "Sorry, I cannot answer that right now: the maintainers have been told.",
@@ -172,7 +185,9 @@ class CommandService:
         spec = _BY_NAME.get(inv.command)
         render = self.core.renderer
         if spec is None:
-            return Reply(render.reply("usage", inv.locale, command=inv.command), ok=False)
+            return Reply(
+                render.reply("usage", inv.locale, command=inv.command, help=inv.shown("help")), ok=False
+            )
         allowed = spec.name == "news post" and bool(inv.admin_of)
         if spec.admin_only and not (inv.is_admin or allowed):
             return Reply(render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False)
@@ -187,7 +202,9 @@ class CommandService:
                     ok=False,
                 )
         elif inv.argument and not spec.takes_month:
-            return Reply(render.reply("usage", inv.locale, command=spec.name), ok=False)
+            return Reply(
+                render.reply("usage", inv.locale, command=spec.name, help=inv.shown("help")), ok=False
+            )
         latest = self.core.last_complete_month(self.now() if self.now else None)
         if month is not None and month > latest.next():
             return Reply(render.reply("future_month", inv.locale, month=month), ephemeral=True, ok=False)
@@ -224,7 +241,8 @@ class CommandService:
                 return Reply(render.reply("refused", inv.locale, command=spec.name), ephemeral=True, ok=False)
             outcomes = await self.publish(month, sorted(inv.admin_of))
             return Reply(render.reply("posted", inv.locale, month=month, outcomes=outcomes), ephemeral=True)
-        return Reply(render.reply("help", inv.locale, commands=COMMANDS))
+        shown = [dataclasses.replace(c, name=inv.shown(c.name)) for c in COMMANDS]
+        return Reply(render.reply("help", inv.locale, commands=shown))
 
     def _too_soon(self, user: str) -> bool:
         """True when ``user`` previewed less than :data:`PREVIEW_INTERVAL` ago (else counts this one)."""

@@ -74,6 +74,9 @@ class ChartMonth:
     month: Month
     new_donors: int
     returning_donors: int
+    # First-time donors as the bulletin counts them (identified people only); the bar's "new"
+    # part also holds anonymous donations, which can never be told apart as returning.
+    announced_new: int | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class _Bar:
     month: Month
     returning: int
     new: int
+    announced_new: int = 0  # what the alt text says (the bulletin's figure)
 
     @property
     def total(self) -> int:
@@ -175,8 +179,11 @@ def render_monthly_chart(
 def _bars(months: Sequence[ChartMonth], highlight: Month) -> list[_Bar] | None:
     """The months to draw, contiguous and oldest first; None when there is nothing to show."""
     counts: dict[Month, tuple[int, int]] = {}
+    announced: dict[Month, int] = {}
     for item in months:
         counts[item.month] = (max(item.returning_donors, 0), max(item.new_donors, 0))
+        if item.announced_new is not None:
+            announced[item.month] = max(item.announced_new, 0)
     active = [month for month, (returning, new) in counts.items() if returning + new > 0]
     if not active:
         return None
@@ -186,7 +193,7 @@ def _bars(months: Sequence[ChartMonth], highlight: Month) -> list[_Bar] | None:
     month = first
     while month <= last:
         returning, new = counts.get(month, (0, 0))
-        bars.append(_Bar(month, returning, new))
+        bars.append(_Bar(month, returning, new, announced.get(month, new)))
         month = month.next()
     if not any(bar.total for bar in bars):
         return None
@@ -373,7 +380,7 @@ def _chart_alt(
             say["alt_month"].format(
                 month=_month_name(highlight, locale),
                 total=number(current.total),
-                new=number(current.new),
+                new=number(current.announced_new),
                 returning=number(current.returning),
             )
         )

@@ -27,7 +27,10 @@ def monthly_chart(
     # beginning", it counts as a new donor, never as a returning one. The bar stays the month's donors.
     months = [
         chart.ChartMonth(
-            month=m.month, new_donors=m.donors - m.returning_donors, returning_donors=m.returning_donors
+            month=m.month,
+            new_donors=m.donors - m.returning_donors,
+            returning_donors=m.returning_donors,
+            announced_new=m.new_donors,  # the alt text agrees with the bulletin
         )
         for m in series
     ]

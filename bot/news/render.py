@@ -22,7 +22,7 @@ from bot.config import Config
 from bot.months import Month
 from bot.news import wording
 from bot.news.markup import paragraphs, split_sections, to_html, to_text
-from bot.news.untrusted import NAME_LENGTH, clean, defuse, untrusted
+from bot.news.untrusted import NAME_LENGTH, clean, defuse, escape_markdown, untrusted
 
 __all__ = ["Md", "RenderError", "Renderer", "packaged_templates"]
 
@@ -157,7 +157,9 @@ class Wording:
 
     def link(self, label: str, url: str) -> Md:
         """A link the project configured (never one a donor gave)."""
-        safe_label = untrusted(label, 120)
+        # The project's own label: Markdown escaped and mentions broken, but a URL used as its
+        # label keeps no invisible character (copying it must give the URL).
+        safe_label = escape_markdown(defuse(clean(label, 120), links=False))
         safe_url = clean(url, 2000).replace(")", "%29").replace(" ", "%20")
         return Md(f"[{safe_label}]({safe_url})")
 

@@ -18,7 +18,7 @@ from discord import app_commands
 
 from bot.chat.commands import CommandSpec, Invocation, Reply
 from bot.chat.discord.endpoints import EndpointClaim, claim_endpoints
-from bot.chat.discord.localisation import CommandTranslator, failure_text, reply_locale
+from bot.chat.discord.localisation import CommandTranslator, failure_text, local_names, reply_locale
 from bot.chat.discord.permissions import is_admin
 from bot.chat.discord.sender import MAX_RATE_LIMIT_WAIT, DiscordSender, image_file, reply_mentions
 from bot.chat.discord.slash import slash_commands
@@ -193,6 +193,8 @@ class DiscordBot:
             target=target,
             user=f"discord:{interaction.user.id}",
             admin_of=self._targets_in(interaction.guild_id) if admin else frozenset(),
+            prefix="/",
+            names=local_names(interaction.locale.value),
         )
 
     def _targets_in(self, guild_id: int | None) -> frozenset[str]:

@@ -17,6 +17,7 @@ __all__ = [
     "described",
     "failure_text",
     "language_of",
+    "local_names",
     "named",
     "reply_locale",
 ]
@@ -70,6 +71,11 @@ def reply_locale(user_locale: str | None, fallback: str) -> str:
 
 def failure_text(locale: str) -> str:
     return _FAILURE.get(language_of(locale) or "en", _FAILURE["en"])
+
+
+def local_names(locale: str) -> dict[str, str]:
+    """The command words as a Discord client in ``locale`` shows them (English: as they are)."""
+    return dict(_NAMES.get(language_of(locale) or "en", {}))
 
 
 def named(name: str) -> app_commands.locale_str:

@@ -32,6 +32,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# The bot never joins voice: no "PyNaCl/davey is not installed" warning at every start.
+discord.VoiceClient.warn_nacl = False
+discord.VoiceClient.warn_dave = False
+
 # discord.py waits out rate limits up to this long itself; a longer one (the crosspost limit's
 # hour) comes back as a deferred delivery, retried by the sweep when the window allows.
 MAX_RATE_LIMIT_WAIT = 60.0
@@ -285,7 +289,11 @@ class DiscordSender:
                     f"discord.token_env: environment variable {self._settings.token_env} is not set"
                 )
             self._claim = claim_endpoints(self._settings.api_base)
-            client = discord.Client(intents=discord.Intents.none(), max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT)
+            # REST only (no gateway connection, so no intent is used); guilds keeps discord.py's
+            # state from warning that "Guilds intent seems to be disabled" on every post.
+            client = discord.Client(
+                intents=discord.Intents(guilds=True), max_ratelimit_timeout=MAX_RATE_LIMIT_WAIT
+            )
             try:
                 await client.login(self._token)
             except BaseException:
