@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from aiohttp import web
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+    from bot.sources.webhooks.spool import Intake
+
 __all__ = ["ChatBot", "Service"]
 
 log = logging.getLogger(__name__)
@@ -126,6 +128,7 @@ class Service:
         self._bots: dict[str, ChatBot] = {}
         self._runner: web.AppRunner | None = None
         self._scheduler: AsyncIOScheduler | None = None
+        self._intake: Intake | None = None
         self.sync: Poller | None = None  # the pull sources ([sources.*]), polled at their intervals
         self.connected: dict[str, asyncio.Event] = {}
 
@@ -200,6 +203,9 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._intake is not None:
+            await self._intake.close()  # what the ledger has not taken stays spooled for the next start
+            self._intake = None
         if self.sync is not None:
             await self.sync.stop()
             self.sync = None
@@ -315,6 +321,7 @@ class Service:
         from aiohttp import web
 
         from bot.sources.webhooks import RedactingAccessLogger, build_webhook_app, enabled_hooks
+        from bot.sources.webhooks.spool import Intake, Spool, spool_path
 
         settings = self.config.webhooks
         if not settings.enabled:
@@ -326,7 +333,11 @@ class Service:
                     f"ledger.pseudonym_key_env: environment variable {self.config.ledger.pseudonym_key_env} is not set"
                 ]
             )
-        app = build_webhook_app(self.config, self._store, problem=self.ledger_problem)
+        spool = await asyncio.to_thread(Spool, spool_path(self.config.ledger_path))
+        self._intake = Intake(spool, self._store, problem=self.ledger_problem)
+        await self._intake.start()
+        self.metrics.spool = self._intake
+        app = build_webhook_app(self.config, self._store, problem=self.ledger_problem, intake=self._intake)
         names = {hook.path: hook.name for hook in hooks}
 
         @web.middleware

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from bot.core import Core
@@ -34,6 +34,7 @@ class Metrics:
         self.donations_received: Counter[str] = Counter()  # platform
         self.deliveries: Counter[tuple[str, str]] = Counter()  # (target, state)
         self.adapter_up: dict[str, bool] = {}
+        self.spool: Any = None  # the webhook intake (its ``depth``), when webhooks are on
 
     def webhook(self, platform: str, status: int) -> None:
         outcome = (
@@ -75,6 +76,16 @@ class Metrics:
         for platform, up in sorted(self.adapter_up.items()):
             out.append(f"donorbot_adapter_up{_labels(platform=platform)} {int(up)}")
 
+        if self.spool is not None:
+            waiting, aside = self.spool.depth
+            family(
+                "donorbot_webhook_spool_depth", "gauge", "Verified webhook deliveries not yet in the ledger."
+            )
+            out.append(f"donorbot_webhook_spool_depth {waiting}")
+            family(
+                "donorbot_webhook_spool_poison", "gauge", "Spooled deliveries the ledger refused, set aside."
+            )
+            out.append(f"donorbot_webhook_spool_poison {aside}")
         family("donorbot_deliveries", "gauge", "Deliveries in the outbox by target and state.")
         for target, state, n in await core.outbox.counts():
             out.append(f"donorbot_deliveries{_labels(target=target, state=state)} {n}")

@@ -121,9 +121,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "donorbot: warning: no webhook is enabled (set [webhooks.*] and their secrets)",
                 file=sys.stderr,
             )
-        app = build_webhook_app(
-            config, core.ledger.write, problem=lambda: core.ledger.problem(with_path=False)
-        )
+        from bot.sources.webhooks.spool import Intake, Spool, spool_path
+
+        def problem() -> str | None:
+            why: str | None = core.ledger.problem(with_path=False)
+            return why
+
+        spool = await asyncio.to_thread(Spool, spool_path(config.ledger_path))
+        intake = Intake(spool, core.ledger.write, problem=problem)
+        await intake.start()
+        app = build_webhook_app(config, core.ledger.write, problem=problem, intake=intake)
         runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
         await runner.setup()
         try:
@@ -153,5 +160,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             return 0
         finally:
             await runner.cleanup()
+            await intake.close()  # what the ledger has not taken stays spooled for the next start
 
     return with_core(args, body, config)

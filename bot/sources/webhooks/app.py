@@ -40,6 +40,7 @@ from bot.sources.webhooks.signatures import (
     verify_hex_hmac,
     verify_stripe,
 )
+from bot.sources.webhooks.spool import Intake
 
 __all__ = ["HOOKS", "Hook", "OnItems", "RedactingAccessLogger", "build_webhook_app", "enabled_hooks"]
 
@@ -193,6 +194,7 @@ def build_webhook_app(
     *,
     clock: Callable[[], float] = time.time,
     problem: Callable[[], str | None] = lambda: None,
+    intake: Intake | None = None,
 ) -> web.Application:
     """The aiohttp application: ``GET /healthz`` and one ``POST`` route per enabled platform.
 
@@ -203,6 +205,8 @@ def build_webhook_app(
         problem: why deliveries cannot be taken now (the ledger was deleted or replaced...),
             or None; while it says something, deliveries get 503 (the platform retries later)
             and ``/healthz`` answers 503 with the reason.
+        intake: the spool a verified delivery is written to before it is answered 200
+            (``on_items`` is then the intake's business); without it ``on_items`` is awaited.
     """
     limit = config.webhooks.max_body_bytes
     hooks = enabled_hooks(config)
@@ -248,11 +252,15 @@ def build_webhook_app(
                 log.info("%s: ignored: %s", hook.name, outcome.reason)
                 return _json(202, status="ignored", reason=outcome.reason)
             try:
-                result = await on_items(outcome)
+                taken = await intake.take(hook.name, outcome) if intake else await on_items(outcome)
             except Exception as exc:
                 # The message of a storage error is not shown: it could quote what was being stored.
                 log.error("%s: storing failed: %s", hook.name, type(exc).__name__)
                 return _json(500, status="error")
+            if taken is None:  # on disk in the spool; the ledger is busy and will get it soon
+                log.info("%s: queued (the ledger is busy; the delivery is in the spool)", hook.name)
+                return _json(200, status="queued")
+            result = taken
             status = (
                 "stored"
                 if result.inserted or result.refunds_applied or result.refunds_pending

@@ -1,0 +1,289 @@
+"""The webhook intake's spool: a verified delivery is on disk before it is answered 200.
+
+A webhook is answered in milliseconds whatever the ledger is doing (a long import
+holds its write lock for many seconds): the handler appends the delivery's
+normalised items to a small SQLite file of its own next to the ledger
+(``NAME.intake.sqlite3``, 0600, ``synchronous = FULL``: fsynced at each commit), then
+tries the ledger for a short while (:data:`ANSWER_WITHIN`). Stored in time, the
+answer says what the ledger did (``stored``, ``duplicate``); otherwise it is
+``queued`` and the drain writes it as soon as the ledger lets it. Either way the entry
+leaves the spool only once the ledger has committed it; at start-up the drain writes
+what a previous run left.
+
+An entry the ledger refuses for what it holds (a ``ValueError``: a value out of range)
+is moved to the ``poison`` table with the reason, never retried; a busy, locked,
+full or missing ledger is retried with backoff (1 s doubling to a minute), as long as it
+takes. The spool holds the items as parsed (a donor's email or platform id, before the
+ledger turns it into a pseudonym) only until they are in the ledger; ``secure_delete``
+and a WAL truncated when the spool is empty keep nothing of them afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from bot.ledger.models import DonorKind, NewDonation, Reconcile, RefundEvent, Status, WriteResult
+
+__all__ = ["ANSWER_WITHIN", "Intake", "Spool", "spool_path"]
+
+log = logging.getLogger("donorbot.webhooks")
+
+ANSWER_WITHIN = 0.5  # seconds the handler waits for the ledger before answering "queued"
+RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between tries while the ledger cannot take an entry
+
+Item = NewDonation | RefundEvent
+Write = Callable[[list[Item]], Awaitable[WriteResult]]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    id INTEGER PRIMARY KEY, platform TEXT NOT NULL, received REAL NOT NULL, items TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT);
+CREATE TABLE IF NOT EXISTS poison (
+    id INTEGER PRIMARY KEY, platform TEXT NOT NULL, received REAL NOT NULL, items TEXT NOT NULL,
+    reason TEXT NOT NULL, at REAL NOT NULL);
+"""
+
+
+def spool_path(ledger_path: Path) -> Path:
+    """Where the spool of the ledger at ``ledger_path`` lives (beside it)."""
+    return ledger_path.with_name(ledger_path.stem + ".intake.sqlite3")
+
+
+def _encode(items: list[Item]) -> str:
+    out: list[dict[str, Any]] = []
+    for item in items:
+        data = asdict(item)
+        data["_type"] = type(item).__name__
+        out.append(data)
+    return json.dumps(out, default=_default, separators=(",", ":"))
+
+
+def _default(value: object) -> object:
+    if isinstance(value, datetime):
+        return {"_dt": value.isoformat()}
+    raise TypeError(f"cannot spool {type(value).__name__}")
+
+
+def _decode(text: str) -> list[Item]:
+    def when(value: Any) -> datetime | None:
+        return None if value is None else datetime.fromisoformat(value["_dt"])
+
+    items: list[Item] = []
+    for data in json.loads(text):
+        kind = data.pop("_type")
+        if kind == "RefundEvent":
+            items.append(
+                RefundEvent(
+                    data["source"], data["external_id"], Status(data["status"]), when(data["received_at"])
+                )
+            )
+            continue
+        names = {f.name for f in fields(NewDonation)}
+        values = {k: v for k, v in data.items() if k in names}
+        values["received_at"] = when(values["received_at"])
+        values["kind"] = DonorKind(values["kind"])
+        values["status"] = Status(values["status"])
+        values["aliases"] = tuple(values.get("aliases") or ())
+        if values.get("reconcile") is not None:
+            r = values["reconcile"]
+            values["reconcile"] = Reconcile(r["route"], r["window"], tuple(r.get("against") or ()))
+        items.append(NewDonation(**values))
+    return items
+
+
+class Spool:
+    """The spool file: append, list, delete, set aside. Synchronous; the intake calls it in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)  # created 0600 whatever the umask
+        os.close(fd)
+        os.chmod(path, 0o600)
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+        self._lock = threading.Lock()
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = FULL")  # each commit reaches the disk
+            self._db.execute("PRAGMA secure_delete = ON")
+            self._db.executescript(_SCHEMA)
+        for extra in ("-wal", "-shm"):
+            with contextlib.suppress(FileNotFoundError):
+                os.chmod(f"{path}{extra}", 0o600)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def add(self, platform: str, items: list[Item]) -> int:
+        with self._lock:
+            cursor = self._db.execute(
+                "INSERT INTO entries (platform, received, items) VALUES (?, ?, ?)",
+                (platform, time.time(), _encode(items)),
+            )
+            assert cursor.lastrowid is not None
+            return cursor.lastrowid
+
+    def pending(self) -> list[tuple[int, str, list[Item]]]:
+        with self._lock:
+            rows = self._db.execute("SELECT id, platform, items FROM entries ORDER BY id").fetchall()
+        return [(i, platform, _decode(items)) for i, platform, items in rows]
+
+    def done(self, entry: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM entries WHERE id = ?", (entry,))
+            if self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no donor's data left in the WAL
+
+    def failed(self, entry: int, reason: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, entry)
+            )
+
+    def set_aside(self, entry: int, reason: str) -> None:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.execute(
+                    "INSERT INTO poison (id, platform, received, items, reason, at)"
+                    " SELECT id, platform, received, items, ?, ? FROM entries WHERE id = ?",
+                    (reason, time.time(), entry),
+                )
+                self._db.execute("DELETE FROM entries WHERE id = ?", (entry,))
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def depth(self) -> tuple[int, int]:
+        """(entries waiting for the ledger, entries set aside)."""
+        with self._lock:
+            waiting = self._db.execute("SELECT count(*) FROM entries").fetchone()[0]
+            poison = self._db.execute("SELECT count(*) FROM poison").fetchone()[0]
+        return int(waiting), int(poison)
+
+
+@dataclass
+class _Entry:
+    id: int
+    platform: str
+    items: list[Item]
+
+
+class Intake:
+    """Takes verified deliveries: spooled first, then written to the ledger (now or by the drain)."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        write: Write,
+        *,
+        problem: Callable[[], str | None] = lambda: None,
+        answer_within: float = ANSWER_WITHIN,
+    ) -> None:
+        self.spool = spool
+        self._write = write
+        self._problem = problem  # while it says something, nothing is written (the ledger is gone...)
+        self._answer_within = answer_within
+        self._tasks: dict[int, asyncio.Task[tuple[str, WriteResult | None]]] = {}
+        self._drain: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self.depth: tuple[int, int] = (0, 0)  # (waiting, set aside), for /metrics
+
+    async def start(self) -> None:
+        """Refresh the depth and drain what a previous run left, in the background."""
+        self.depth = await asyncio.to_thread(self.spool.depth)
+        self._drain = asyncio.create_task(self._drain_loop(), name="webhook spool drain")
+
+    async def close(self) -> None:
+        """Stop draining; what is not in the ledger stays in the spool for the next start."""
+        self._closing = True
+        if self._drain is not None:
+            self._drain.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain
+        for task in list(self._tasks.values()):
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(asyncio.shield(task), 5)
+        await asyncio.to_thread(self.spool.close)
+
+    async def take(self, platform: str, items: list[Item]) -> WriteResult | None:
+        """Spool ``items`` (on disk when this returns) and try the ledger for a moment.
+
+        Returns what the ledger did, or None when the entry is queued for the drain.
+        Raises only when the spool itself cannot be written (then nothing was accepted).
+        """
+        entry = _Entry(await asyncio.to_thread(self.spool.add, platform, items), platform, items)
+        self.depth = (self.depth[0] + 1, self.depth[1])
+        task = self._start(entry)
+        try:
+            _, result = await asyncio.wait_for(asyncio.shield(task), self._answer_within)
+        except TimeoutError:
+            return None
+        return result
+
+    def _start(self, entry: _Entry) -> asyncio.Task[tuple[str, WriteResult | None]]:
+        task = asyncio.create_task(self._attempt(entry), name=f"spool entry {entry.id}")
+        self._tasks[entry.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(entry.id, None))
+        return task
+
+    async def _attempt(self, entry: _Entry) -> tuple[str, WriteResult | None]:
+        """One try: ``done`` (in the ledger, out of the spool), ``aside`` (poison) or ``retry``."""
+        try:
+            if (why := self._problem()) is not None:
+                raise RuntimeError(why)
+            result = await self._write(entry.items)
+        except ValueError as exc:  # what the entry holds: it will never be stored
+            reason = f"{type(exc).__name__}: {exc}"
+            await asyncio.to_thread(self.spool.set_aside, entry.id, reason)
+            log.error("%s: delivery %d set aside in the spool: %s", entry.platform, entry.id, reason)
+            self.depth = await asyncio.to_thread(self.spool.depth)
+            return "aside", None
+        except Exception as exc:  # the ledger cannot take it now: the drain tries again
+            await asyncio.to_thread(self.spool.failed, entry.id, f"{type(exc).__name__}: {exc}")
+            log.warning(
+                "%s: delivery %d kept in the spool, the ledger could not take it (%s); will retry",
+                entry.platform, entry.id, type(exc).__name__,
+            )  # fmt: skip
+            self._wake.set()
+            return "retry", None
+        await asyncio.to_thread(self.spool.done, entry.id)
+        self.depth = (max(self.depth[0] - 1, 0), self.depth[1])
+        return "done", result
+
+    async def _drain_loop(self) -> None:
+        delay = RETRY_FIRST
+        while not self._closing:
+            pending = await asyncio.to_thread(self.spool.pending)
+            self.depth = await asyncio.to_thread(self.spool.depth)
+            stuck = False
+            for entry_id, platform, items in pending:
+                if entry_id in self._tasks:
+                    continue  # a handler is writing it
+                state, _ = await self._start(_Entry(entry_id, platform, items))
+                if state == "retry":
+                    stuck = True  # the ledger still cannot take it: wait before the rest
+                    break
+            if stuck:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX)
+                continue
+            delay = RETRY_FIRST
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), RETRY_MAX)
