@@ -297,6 +297,37 @@ class FakeOpenCollective:
                 ])  # fmt: skip
         return path
 
+    def write_dashboard_csv(self, path: Path) -> Path:
+        """The dashboard's "Export CSV" of the same transactions, with its default columns (as in the
+        real export of tests/fixtures/opencollective/real/astro-dashboard.csv): ``Transaction ID`` is
+        the legacy id, ``Amount Single Column`` the net amount (here the gift less a 2.9% processor
+        fee), a refund is a ``REVERSE`` debit naming its original's legacy id."""
+        header = [
+            "Effective Date & Time", "Transaction ID", "Description", "Credit/Debit", "Kind", "Group ID",
+            "Amount Single Column", "Currency", "Is Reverse", "Is Reversed", "Reverse Transaction ID",
+            "Account Handle", "Account Name", "Opposite Account Handle", "Opposite Account Name",
+            "Payment Processor", "Payment Method", "Contribution Memo", "Expense Type", "Expense Tags",
+            "Expense Payout Method Type", "Accounting Category Code", "Accounting Category Name", "Merchant ID",
+            "Reverse Kind", "Payment Processor Fee", "Tax Amount",
+        ]  # fmt: skip
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, quoting=csv.QUOTE_NONNUMERIC)
+            writer.writerow(header)
+            for t in sorted(self.transactions, key=lambda t: t.created_at, reverse=True):
+                fee = -(abs(t.cents) * 29 // 1000) if t.kind == "CONTRIBUTION" else 0
+                fee = fee if t.cents > 0 else -fee  # a refund returns its fee too
+                net = Decimal(t.cents + fee) / 100
+                other = t.refund_of if t.is_refund else None
+                writer.writerow([
+                    t.created_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"), t.legacy_id, t.description,
+                    t.type, t.kind, t.uuid, net, t.currency, "REVERSE" if t.is_refund else "",
+                    "REVERSED" if t.refunded_by is not None and not t.is_refund else "",
+                    other.legacy_id if other is not None else "", self.slug, self.name, t.account.slug,
+                    t.account.name, "STRIPE", "CREDITCARD", "", "", "", "", "", "", "",
+                    (t.refund_kind or "REFUND") if t.is_refund else "", Decimal(fee) / 100, 0,
+                ])  # fmt: skip
+        return path
+
 
 def _time(value: Any) -> datetime:
     parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
