@@ -163,6 +163,41 @@ async def test_a_sponsorship_received_by_webhook_and_then_synced_is_stored_once(
     assert total[0][0] == new
 
 
+@pytest.mark.parametrize("order", ["sync then import", "import then sync"])
+def test_the_dashboard_export_adds_only_the_charges_the_api_cannot_see_in_either_order(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], github: tuple[FakeGitHub, ServerThread], order: str
+) -> None:
+    fake, server = github
+    config = github_config(tmp_path, server.url)
+    charges = fake.write_export_csv(tmp_path / "sponsors.csv", datetime(2025, 12, 1, tzinfo=UTC))
+    first = sum(1 for a in fake.activities if a.action == "NEW_SPONSORSHIP")
+    assert len(charges) > first  # renewals: charges the API does not list
+    if order == "sync then import":
+        assert cli(capsys, config, "sync")[0] == 0
+        code, out, err = cli(capsys, config, "import", "github-sponsors", str(tmp_path / "sponsors.csv"))
+        assert code == 0, err
+        assert (
+            f"  imported: {len(charges) - first}\n" in out
+        )  # the first charges were the synced sponsorships
+    else:
+        code, out, err = cli(capsys, config, "import", "github-sponsors", str(tmp_path / "sponsors.csv"))
+        assert code == 0, err
+        code, out, err = cli(capsys, config, "sync")
+        assert code == 0, out + err
+        assert "  new: 0\n" in out and f"  duplicates (already in the ledger): {first}\n" in out
+    months: dict[str, dict[str, Any]] = defaultdict(lambda: {"donations": 0, "donors": set(), "cents": 0})
+    for login, when, cents in charges:
+        month = months[when.strftime("%Y-%m")]
+        month["donations"] += 1
+        month["donors"].add(login)
+        month["cents"] += cents
+    for key in MONTHS:
+        want = {"donations": months[key]["donations"], "donors": len(months[key]["donors"]),
+                "totals": {"USD": str(Decimal(months[key]["cents"]).scaleb(-2))}}  # fmt: skip
+        assert month_figures(capsys, config, key) == want, (order, key)
+    assert query(config, "SELECT count(*) FROM donations") == [(len(charges),)]
+
+
 def test_a_refused_github_token_names_its_variable(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
     github: tuple[FakeGitHub, ServerThread],

@@ -11,9 +11,11 @@ more is an error). An unknown token is 401 ``Bad credentials``, as GitHub answer
 from __future__ import annotations
 
 import base64
+import csv
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -158,6 +160,41 @@ class FakeGitHub:
         if result.errors:
             answer["errors"] = [{"message": e.message} for e in result.errors]
         return web.json_response(answer)
+
+    def write_export_csv(self, path: Path, renewals_until: datetime) -> list[tuple[str, datetime, int]]:
+        """The dashboard's CSV of the same sponsorships' charges: each new sponsorship's first charge
+        (at its time, the tier's price) and the monthly renewals the API does not list, every 30 days
+        until ``renewals_until`` unless cancelled. Returns (login, date, cents) of every charge."""
+        cancelled = {
+            a.sponsor.login: a.timestamp for a in self.activities if a.action == "CANCELLED_SPONSORSHIP"
+        }
+        header = ["Sponsor Handle", "Sponsor Profile Name", "Sponsor Public Email", "Sponsorship Started On",
+                  "Is Public?", "Is Yearly?", "Transaction ID", "Tier Name", "Tier Monthly Amount",
+                  "Processed Amount", "Is Prorated?", "Status", "Transaction Date", "Metadata", "Country",
+                  "Region", "VAT"]  # fmt: skip
+        charges: list[tuple[str, datetime, int]] = []
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(header)
+            number = 0
+            for a in sorted(self.activities, key=lambda a: a.timestamp):
+                if a.action != "NEW_SPONSORSHIP":
+                    continue
+                when = a.timestamp
+                while when < renewals_until and when < cancelled.get(a.sponsor.login, renewals_until):
+                    number += 1
+                    dollars = f"${a.cents / 100:,.2f}"
+                    tier = f"{dollars} one time" if a.one_time else f"{dollars} a month"
+                    writer.writerow([
+                        a.sponsor.login, a.sponsor.name, "", a.timestamp.strftime("%Y-%m-%d"),
+                        "false" if a.private else "true", "false", f"ch_{number:010d}", tier, dollars, dollars,
+                        "false", "settled", when.strftime("%Y-%m-%d %H:%M:%S UTC"), "", "US", "", "",
+                    ])  # fmt: skip
+                    charges.append((a.sponsor.login, when, a.cents))
+                    if a.one_time:
+                        break
+                    when += timedelta(days=30)
+        return charges
 
     def app(self) -> web.Application:
         app = web.Application()

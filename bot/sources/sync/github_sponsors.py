@@ -27,9 +27,9 @@ from typing import Any
 
 from bot.config import GitHubSponsorsSource
 from bot.ledger.ids import keyed
-from bot.ledger.models import DonorKind, NewDonation, Reconcile
+from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
-from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE
+from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE, reconcile
 from bot.sources.sync.base import Batch, SyncError, start_time
 from bot.sources.sync.http import GraphQLClient, TokenRef
 from bot.sources.sync.shape import Reader
@@ -42,7 +42,6 @@ OVERLAP = timedelta(hours=1)
 PER_MINUTE = 60  # far under GitHub's 5,000 points an hour
 CURRENCY = "USD"
 WHAT = "GitHub"
-RECONCILE_WINDOW = 2 * 24 * 3600  # seconds: the webhook's and the export's window (README)
 # A sponsorship created within this of its NEW_SPONSORSHIP activity is that activity's.
 SAME_SPONSORSHIP = timedelta(minutes=10)
 
@@ -195,7 +194,7 @@ class GitHubSponsorsSync:
                 source=SOURCE,
                 external_id=donation_id(login, sponsorship if isinstance(sponsorship, dict) else None, when),
                 # The dashboard export numbers the same first charge otherwise: matched on donor, amount, time.
-                reconcile=Reconcile("api", RECONCILE_WINDOW),
+                reconcile=reconcile("api", cents),
                 amount=cents,  # USD: cents are its minor units
                 currency=CURRENCY,
                 received_at=when,
