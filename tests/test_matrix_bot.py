@@ -486,3 +486,29 @@ async def test_a_homeserver_down_at_the_scheduled_time_gets_the_bulletin_once_wh
         if m["body"].startswith("Donor Friends – Monthly News")
     ]
     assert len(bulletins) == 1
+
+
+async def test_a_post_while_run_runs_leaves_the_delivery_to_run_and_every_message_decryptable(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People, demo_ledger: Path, start_bot: Start
+) -> None:
+    alice, bob = await people(matrix_world.admin), await people(matrix_world.member)
+    room = await alice.create_room(invite=(matrix_world.bot.user_id, bob.user_id), encrypted=True)
+    await bob.join(room)
+    config = with_ledger(write_config(tmp_path / "config.toml", matrix_world, {"news": room}), demo_ledger)
+    service = await start_bot(config)  # donorbot run: it holds the bot's Olm identity
+    bot = matrix_world.bot.user_id
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "news")
+
+    # The second process did not open a second end-to-end session: the delivery stays owed.
+    assert code != 0 or "pending" in out, out + err
+    assert "news: pending" in out and "in use by another donorbot process" in out, out + err
+    assert not await alice.messages_from(room, bot), "nothing sent by the second process"
+
+    await service.sweep()  # run sends what is owed, with its own session
+    answer = await ask(bob, room, "!donate", bot)  # and later messages still decrypt
+
+    assert answer.decrypted
+    posted = await alice.messages_from(room, bot)
+    assert posted and all(p["decrypted"] for p in posted), [p.get("body", "")[:30] for p in posted]
+    assert any(p["body"].startswith("Donor Friends – Monthly News") for p in posted)

@@ -11,6 +11,7 @@ device is the one the homeserver reports for it (``whoami``).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import os
@@ -23,7 +24,7 @@ from nio.store import SqliteStore
 
 from bot.config import Config, ConfigError, MatrixSettings
 
-__all__ = ["LoginFailed", "Session", "connect", "matrix_dir"]
+__all__ = ["IdentityInUse", "LoginFailed", "Session", "connect", "matrix_dir"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,49 @@ def encryption_available(settings: MatrixSettings) -> bool:
     return settings.encryption and ENCRYPTION_ENABLED
 
 
+class IdentityInUse(Exception):
+    """Another process has this Matrix identity's crypto store open (``donorbot run``, usually)."""
+
+
+class _Client(AsyncClient):  # type: ignore[misc]  # nio ships no type hints for it
+    """An AsyncClient that holds its crypto store's lock until it is closed."""
+
+    identity_lock: int | None = None
+
+    async def close(self) -> None:
+        try:
+            await super().close()
+        finally:
+            if self.identity_lock is not None:
+                os.close(self.identity_lock)  # closing the descriptor releases the lock
+                self.identity_lock = None
+
+
+def _lock_identity(folder: Path) -> int:
+    """Take the crypto store's lock (exclusive, never waiting); the descriptor that holds it.
+
+    Two Olm machines on one store (a ``post`` beside ``run``) would each ratchet the
+    same Megolm session and make the other's messages undecryptable, so only one
+    process at a time may hold the identity; the other leaves its deliveries owed,
+    and the process holding it sends them.
+    """
+    path = folder / "crypto.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "?"
+        os.close(fd)
+        raise IdentityInUse(
+            f"the Matrix identity in {folder} is in use by another donorbot process (pid {holder}, "
+            "usually donorbot run): it sends what is owed; a second end-to-end session beside it "
+            "would make its messages undecryptable"
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, str(os.getpid()).encode(), 0)
+    return fd
+
+
 def _client(config: Config, settings: MatrixSettings) -> AsyncClient:
     folder = matrix_dir(config)
     store = folder / "crypto"
@@ -75,7 +119,10 @@ def _client(config: Config, settings: MatrixSettings) -> AsyncClient:
         store=SqliteStore,
         store_sync_tokens=False,
     )
-    return AsyncClient(settings.homeserver, settings.user_id, store_path=str(store), config=options)
+    client = _Client(settings.homeserver, settings.user_id, store_path=str(store), config=options)
+    if options.encryption_enabled:
+        client.identity_lock = _lock_identity(folder)
+    return client
 
 
 def _read_session(path: Path, settings: MatrixSettings) -> Session | None:
