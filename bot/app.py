@@ -27,12 +27,15 @@ from bot.chat.commands import CommandService, PublishOutcome
 from bot.chat.console import ConsoleSender
 from bot.chat.sender import Sender
 from bot.config import Config, ConfigError, Target
+from bot.control import ControlError, ControlServer, ForgetRequest, Ping, Request, SendRequest
 from bot.core import Core
-from bot.delivery import RetryPolicy, deliver_message, deliver_pending, owe
+from bot.delivery import RetryPolicy, deliver_message, deliver_owed, deliver_pending, owe
+from bot.lease import ServiceLease, control_socket_path
 from bot.ledger.health import QUICK_CHECK_AT_OPEN
 from bot.ledger.store import LedgerError
 from bot.metrics import Metrics
 from bot.months import Month
+from bot.outbox import OwedRow
 from bot.schedule import DueRun, due_runs, trigger_of
 from bot.sources.sync.runner import Poller, start_polling
 
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 RETRY_EVERY = 60.0  # seconds between sweeps of what is owed (and milestone checks)
 RECONNECT_MAX = 300.0
 STOP_GRACE = 10.0  # seconds in-flight sends get to finish on stop
+CONNECT_WAIT = 30.0  # seconds a handed-over post waits for its platform to connect
 OWE_RETRY_FIRST = 2.0  # seconds before trying again to record a scheduled run on a busy ledger
 OWE_RETRY_MAX = 60.0
 
@@ -131,6 +135,8 @@ class Service:
         self._intake: Intake | None = None
         self.sync: Poller | None = None  # the pull sources ([sources.*]), polled at their intervals
         self.connected: dict[str, asyncio.Event] = {}
+        self.lease: ServiceLease | None = None
+        self._control: ControlServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -139,8 +145,18 @@ class Service:
         return [t for t in self.config.targets if t.enabled]
 
     async def start(self) -> None:
-        """Open the ledger, listen for webhooks, schedule, catch up; connect chat in the background."""
-        self.core = await Core.open(self.config)
+        """Take the ledger's lease, open it, listen for webhooks, schedule, catch up; connect chat in the background.
+
+        Raises:
+            LeaseHeld: another ``donorbot run`` holds this ledger (one service sends for a ledger).
+        """
+        socket_path = control_socket_path(self.config.data_dir, self.config.ledger_path)
+        self.lease = ServiceLease.acquire(self.config.ledger_path, socket_path)
+        try:
+            self.core = await Core.open(self.config)
+        except BaseException:
+            await self.stop()
+            raise
         try:
             if self.core.ledger.read_only:
                 raise LedgerError(
@@ -157,6 +173,9 @@ class Service:
             if problems:
                 raise ConfigError([f"news.templates_dir: {problem}" for problem in problems])
             await self._start_webhooks()
+            if self.lease is not None:
+                self._control = ControlServer(socket_path, self._on_control)
+                await self._control.start()
             platforms = {t.platform for t in self.targets}
             if "console" in platforms:
                 self.senders["console"] = ConsoleSender(
@@ -197,6 +216,9 @@ class Service:
         """No new work; let in-flight sends finish (or leave them pending); close everything."""
         self._stopping = True
         self._stop.set()
+        if self._control is not None:
+            await self._control.close()
+            self._control = None
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
@@ -233,6 +255,9 @@ class Service:
         if self.core is not None:
             await self.core.close()
             self.core = None
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
         log.info("stopped")
 
     async def _sleep(self, seconds: float) -> None:
@@ -548,4 +573,57 @@ class Service:
                 outcome = await deliver_message(core, sender, target, month, make, policy=self._policy)
             self.metrics.deliveries[(outcome.target, outcome.state)] += 1
             outcomes.append(outcome)
+        return outcomes
+
+    # --- hand-over from other processes (bot.control) --------------------------------------
+
+    async def _on_control(self, request: Request) -> dict[str, Any]:
+        assert self.core is not None
+        if isinstance(request, Ping):
+            assert self.lease is not None
+            return {"pid": self.lease.info.pid, "since": self.lease.info.since}
+        if isinstance(request, SendRequest):
+            outcomes = await self.send_owed(request.deliveries)
+            return {
+                "outcomes": [{"target": o.target, "state": o.state, "detail": o.detail} for o in outcomes]
+            }
+        return {"result": await self.forget(request)}
+
+    async def forget(self, request: ForgetRequest) -> dict[str, Any]:
+        """``donorbot forget`` handed over: the service forgets with its own ledger connection."""
+        from dataclasses import asdict, is_dataclass
+
+        from bot.ledger.pseudonym import parse_donor_argument
+
+        assert self.core is not None
+        try:
+            identity = parse_donor_argument(request.donor)
+        except ValueError as exc:
+            raise ControlError(str(exc)) from None
+        done = await self.core.ledger.forget(identity)
+        log.info("a donor was forgotten at the request of `donorbot forget`")
+        return asdict(done) if is_dataclass(done) and not isinstance(done, type) else dict(done)
+
+    async def send_owed(self, owed: Iterable[OwedRow]) -> list[PublishOutcome]:
+        """Send deliveries another process recorded as owed (``donorbot post`` handed over)."""
+        assert self.core is not None
+        outcomes = []
+        for row in owed:
+            try:
+                target = self.config.target(row.target)
+            except KeyError:
+                outcomes.append(PublishOutcome(row.target, "failed", "no such target"))
+                continue
+            waiting = self.connected.get(target.platform)
+            if target.platform not in self.senders and waiting is not None:
+                with contextlib.suppress(TimeoutError):  # just started: give the adapter a moment
+                    await asyncio.wait_for(waiting.wait(), CONNECT_WAIT)
+            problems: dict[str, str] = {target.platform: self.problems.get(target.platform, "connecting")}
+            async with self._lock(target.name):
+                done = await deliver_owed(
+                    self.core, self.senders, [row], self.targets, policy=self._policy, problems=problems
+                )
+            for outcome in done:
+                self.metrics.deliveries[(outcome.target, outcome.state)] += 1
+            outcomes.extend(done)
         return outcomes

@@ -24,7 +24,13 @@ def environment(**extra: str) -> dict[str, str]:
     return {**os.environ, KEY_ENV: KEY, "PYTHONUNBUFFERED": "1", **extra}
 
 
-def console_project(folder: Path, *, extra: str = "", targets: str | None = None) -> Path:
+def console_project(
+    folder: Path,
+    *,
+    extra: str = "",
+    targets: str | None = None,
+    schedule: str = 'cron = "0 10 1 1 *"\ncatch_up_days = 1',
+) -> Path:
     """A config with one console target whose charts go to ``folder/charts``; nothing scheduled soon."""
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
@@ -40,8 +46,7 @@ data_dir = "{folder / "data"}"
 pseudonym_key_env = "{KEY_ENV}"
 
 [schedule]
-cron = "0 10 1 1 *"
-catch_up_days = 1
+{schedule}
 
 [webhooks]
 port = 0
@@ -63,7 +68,7 @@ def seed(config: Path, months: tuple[tuple[int, int], ...] = ((2026, 9), (2026, 
             amount=1000 + n,
             currency="EUR",
             received_at=datetime(year, month, 3 + n, 12, tzinfo=UTC),
-            donor_id=f"donor-{n}",
+            donor_id=f"manual:donor-{n}",
         )
         for year, month in months
         for n in range(4)

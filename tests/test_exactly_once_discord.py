@@ -10,16 +10,18 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 from pathlib import Path
 
 from bot.chat.discord.sender import bulletin_shape
-from bot.config import Config
+from bot.config import Config, load_config
 from bot.core import Core
 from bot.demo import DEMO_KEY
 from bot.months import Month
 from tests.discord_emulator import DiscordEmulator
+from tests.discord_emulator.configs import write_config
 
 pytest_plugins = ["tests.discord_emulator.fixtures"]
 
@@ -72,3 +74,56 @@ async def test_a_bulletin_cut_in_the_middle_is_finished_by_the_next_post_without
     pings = [m for m in announcements if f"<@&{world.supporters.id}>" in m.content]
     assert len(pings) == 1, "the role is pinged once"
     assert "resending under the same key" in err and "parts already posted: " in err
+
+
+async def test_a_run_killed_mid_send_is_taken_over_at_once_by_the_next_run_and_a_second_run_is_refused(
+    tmp_path: Path, demo_ledger: Path, emulator: DiscordEmulator, discord_config: Config
+) -> None:
+    # Every day at midnight, so that a run is due whenever the test runs.
+    path = write_config(
+        tmp_path / "daily.toml",
+        emulator,
+        extra='[schedule]\ncron = "0 0 * * *"\ncatch_up_days = 2\n[webhooks]\nport = 0\n',
+    )
+    config = load_config(path)
+    config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_ledger, config.ledger_path)
+    env = {**os.environ, "DONORBOT_TEST_PSEUDONYM_KEY": DEMO_KEY, "PYTHONUNBUFFERED": "1"}
+    # Both first posts are rate limited for 50 s: discord.py waits, the first run holding both deliveries.
+    emulator.fail_next(2, 429, retry_after=50, method="POST", path=MESSAGES)
+
+    async def run() -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "--config", str(path), "run",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+
+    first = await run()
+    try:
+        await emulator.until(lambda: len(emulator.calls("POST", MESSAGES)) == 2, within=60)
+        second = await run()
+        _, err = await asyncio.wait_for(second.communicate(), 60)
+        assert second.returncode == 1, err.decode()
+        assert f"pid {first.pid} on " in err.decode() and "already running" in err.decode()
+    finally:
+        first.kill()  # kill -9: no clean-up, its claims still stand in the ledger
+        await first.wait()
+    with sqlite3.connect(config.ledger_path) as db:
+        owners = {owner for (owner,) in db.execute("SELECT owner FROM deliveries WHERE kind = 'bulletin'")}
+    assert owners and all(f":{first.pid}:" in (o or "") for o in owners), owners
+
+    third = await run()
+    try:
+        world = emulator.world
+        # At once, not when the dead run's claims expire: its process is gone.
+        await emulator.until(
+            lambda: bool(emulator.sent(world.general.id)) and bool(emulator.sent(world.announcements.id)),
+            within=45,
+        )
+    finally:
+        third.send_signal(signal.SIGTERM)
+        _, err = await asyncio.wait_for(third.communicate(), 30)
+    assert third.returncode == 0, err.decode()
+    for channel in (world.general.id, world.announcements.id):
+        titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
+        assert len(titles) == 1, f"one bulletin in channel {channel}"

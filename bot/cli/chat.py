@@ -5,7 +5,8 @@ nothing that fails afterwards (a platform that cannot connect, a closed output)
 loses it: ``run`` sends what is still pending. When ``donorbot run`` holds the
 ledger, ``post`` hands the sending over to it (see :mod:`bot.control`) and prints
 what it did; otherwise it sends itself, each delivery under a claim that keeps
-any other process from sending the same one.
+any other process from sending the same one (a delivery another process is
+sending is waited for, and reported as it ends).
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["register", "unfinished_month"]
 
 WAIT_FOR_OTHERS = 120.0  # seconds to wait for another process already sending the same delivery
+POST_WAIT = 900.0  # seconds to wait for the running service to say how the sending went
 OK_STATES = ("sent", "already sent")
 
 
@@ -91,6 +93,30 @@ async def send_here(
         await close_senders(senders)
 
 
+async def hand_over(core: Core, owed: list[OwedRow]) -> list[PublishOutcome] | None:
+    """Ask the running ``donorbot run`` to send what is owed; its outcomes, or None when none runs."""
+    from pathlib import Path
+
+    from bot.chat.commands import PublishOutcome
+    from bot.control import ControlError, NoService, SendRequest, ask
+    from bot.lease import holder
+
+    info = holder(core.config.ledger_path)
+    if info is None or info.socket is None:
+        return None
+    service = f"the running donorbot run ({info.describe()})"
+    try:
+        answer = await ask(Path(info.socket), SendRequest(tuple(owed)), POST_WAIT)
+    except NoService:
+        return None  # it is starting or has just died: send from here (each delivery is claimed)
+    except TimeoutError:
+        return [PublishOutcome(r.target, "pending", f"{service} is still sending it") for r in owed]
+    except ControlError as exc:
+        return [PublishOutcome(r.target, "pending", f"{service} said: {exc}") for r in owed]
+    print(f"donorbot: handed to {service}", file=sys.stderr)
+    return [PublishOutcome(str(o["target"]), str(o["state"]), str(o["detail"])) for o in answer["outcomes"]]
+
+
 def cmd_post(args: argparse.Namespace) -> int:
     from bot.announcements import BULLETIN
     from bot.chat.commands import PublishOutcome
@@ -122,7 +148,8 @@ def cmd_post(args: argparse.Namespace) -> int:
             else:
                 owed.append(OwedRow(BULLETIN, month, target.name))
         if owed:
-            for outcome in await send_here(core, config, owed, targets):
+            handed = await hand_over(core, owed)
+            for outcome in handed if handed is not None else await send_here(core, config, owed, targets):
                 outcomes[outcome.target] = outcome
         ordered = [outcomes[t.name] for t in targets]
         _say([f"{month} -> {o.target}: {o.state}" + (f" ({o.detail})" if o.detail else "") for o in ordered])

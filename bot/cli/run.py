@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import signal
 import sys
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from bot.app import Service
+    from bot.lease import LeaseHeld
     from bot.ledger.store import LedgerError
 
     config = load(args)
@@ -53,7 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 for problem in exc.problems:
                     print(problem, file=sys.stderr)
                 return EXIT_CONFIG
-            except (LedgerError, OSError) as exc:
+            except (LedgerError, LeaseHeld, OSError) as exc:
                 return fail(str(exc))
             try:
                 where = service.webhook_address
@@ -78,6 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 async def _status(core: Any, now: datetime) -> dict[str, Any]:
     from bot.delivery import list_deliveries
+    from bot.lease import holder
     from bot.schedule import month_reported, next_runs, trigger_of
     from bot.sources.sync.status import sync_status
 
@@ -121,7 +124,15 @@ async def _status(core: Any, now: datetime) -> dict[str, Any]:
     path = config.ledger_path
     size["file_bytes"] = path.stat().st_size if path.exists() else 0
     sync = await sync_status(config, core.ledger)
-    return {"now": now.isoformat(), "targets": targets, "sources": sources, "sync": sync, "ledger": size}
+    service = holder(config.ledger_path)
+    return {
+        "now": now.isoformat(),
+        "service": asdict(service) if service is not None else None,
+        "targets": targets,
+        "sources": sources,
+        "sync": sync,
+        "ledger": size,
+    }
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -131,6 +142,13 @@ def cmd_status(args: argparse.Namespace) -> int:
             print_json(status)
             return 0
         tz = core.config.project.tz
+        service = status["service"]
+        if service is not None:
+            print(
+                f"Service: donorbot run, pid {service['pid']} on {service['host']}, since {service['since']}"
+            )
+        else:
+            print("Service: not running (no donorbot run holds this ledger)")
         print("Targets")
         if not status["targets"]:
             print("  (none configured)")

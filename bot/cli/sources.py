@@ -6,11 +6,17 @@ import argparse
 import asyncio
 import signal
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.cli.common import EXIT_CONFIG, fail, load, print_json, with_core
+from bot.ledger.store import LedgerError
+
+if TYPE_CHECKING:
+    from bot.ledger.privacy import Forgotten
 
 __all__ = ["register"]
+
+FORGET_WAIT = 120.0  # seconds to wait for the running service to forget a donor
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,13 +62,31 @@ def _identity(text: str) -> str | None:
         return None
 
 
+async def _forget(core: Any, donor: str, identity: str) -> Forgotten:
+    """Forget here, or hand it to the running ``donorbot run``, which forgets with its own connections."""
+    from bot.control import ControlError, ForgetRequest, NoService, ask_service
+    from bot.ledger.privacy import Forgotten
+
+    try:
+        info, answer = await ask_service(core.config.ledger_path, ForgetRequest(donor), FORGET_WAIT)
+    except NoService:
+        result: Forgotten = await core.ledger.forget(identity)
+        return result
+    except (ControlError, TimeoutError) as exc:
+        raise LedgerError(
+            f"the running donorbot run could not forget this donor: {exc or 'no answer'}"
+        ) from exc
+    print(f"(done by the running donorbot run, {info.describe()})", file=sys.stderr)
+    return Forgotten(**answer["result"])
+
+
 def cmd_forget(args: argparse.Namespace) -> int:
     identity = _identity(args.donor)
     if identity is None:
         return EXIT_CONFIG
 
     async def body(core: Any) -> int:
-        done = await core.ledger.forget(identity)
+        done = await _forget(core, args.donor, identity)
         if not done.changed:
             print(f"{args.donor}: nothing held about this donor; nothing changed")
             return 0

@@ -1,0 +1,98 @@
+"""One sender per ledger, through ``donorbot`` processes: ``run`` holds the ledger's lease.
+
+A second ``run`` refuses and names the holder; ``post`` and ``forget`` given while
+``run`` holds it hand their work to it; ``run`` and ``post`` started together while a
+bulletin is due print it once.
+"""
+
+from __future__ import annotations
+
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+from outbox_support import TITLE, console_project, deliveries, donorbot, seed, spawn
+
+from bot.config import load_config
+
+
+def started(run: subprocess.Popen[str]) -> str:
+    """Wait for ``run`` to say it is running (it then holds the lease and listens); what it printed."""
+    assert run.stdout is not None
+    printed = ""
+    for line in run.stdout:
+        printed += line
+        if line.startswith("donorbot running"):
+            return printed
+    raise AssertionError(printed + (run.stderr.read() if run.stderr else ""))
+
+
+def stop(run: subprocess.Popen[str]) -> tuple[str, str]:
+    run.send_signal(signal.SIGTERM)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 0, err
+    return out, err
+
+
+def test_a_second_run_refuses_and_names_the_first_and_post_hands_over_to_it(tmp_path: Path) -> None:
+    config = console_project(tmp_path)
+    seed(config)
+    first = spawn(config, "run")
+    try:
+        assert TITLE not in started(first)
+        second = donorbot(config, "run", timeout=60)
+        assert second.returncode == 1
+        assert "another `donorbot run` is already running" in second.stderr, second.stderr
+        assert f"pid {first.pid} on " in second.stderr
+        assert "Traceback" not in second.stderr
+
+        status = donorbot(config, "status")
+        assert f"Service: donorbot run, pid {first.pid} on " in status.stdout, status.stdout
+
+        post = donorbot(config, "post", "--month", "2026-10")
+        assert post.returncode == 0, post.stderr
+        assert "2026-10 -> console: sent" in post.stdout
+        assert "handed to the running donorbot run" in post.stderr and f"pid {first.pid}" in post.stderr
+        assert TITLE not in post.stdout, "the running service printed it, on its own console"
+        again = donorbot(config, "post", "--month", "2026-10")
+        assert again.returncode == 0 and "console: already sent" in again.stdout
+
+        forget = donorbot(config, "forget", "manual:donor-1")
+        assert forget.returncode == 0, forget.stderr
+        assert "forgotten" in forget.stdout and "done by the running donorbot run" in forget.stderr
+    finally:
+        out, _ = stop(first)
+    assert out.count(TITLE) == 1
+    assert deliveries(config)[("bulletin", 202610, "console")][:2] == ("sent", 1)
+    ledger = load_config(config).ledger_path
+    with sqlite3.connect(ledger) as db:
+        names = db.execute("SELECT count(*) FROM donations WHERE external_id LIKE '%-1'").fetchone()[0]
+    assert names == 2, "the donor's donations are still counted"
+
+    alone = donorbot(config, "status")
+    assert "Service: not running" in alone.stdout
+
+
+def test_run_and_post_started_together_while_a_bulletin_is_due_print_it_once(tmp_path: Path) -> None:
+    # Every day at midnight: the run of today is due at start (caught up), for last month.
+    config = console_project(tmp_path, schedule='cron = "0 0 * * *"\ncatch_up_days = 2')
+    now = time.gmtime()
+    seed(config, months=((now.tm_year - (now.tm_mon == 1), (now.tm_mon - 2) % 12 + 1),))
+    run = spawn(config, "run")
+    post = spawn(config, "post")
+    try:
+        post_out, post_err = post.communicate(timeout=180)
+        early = started(run)
+        for _ in range(600):  # the catch-up may still be printing
+            if all(state == "sent" for state, _, _ in deliveries(config).values()) and deliveries(config):
+                break
+            time.sleep(0.1)
+    finally:
+        run_out, _ = stop(run)
+    run_out = early + run_out
+    assert post.returncode == 0, post_err
+    assert run_out.count(TITLE) + post_out.count(TITLE) == 1, (run_out, post_out)
+    ((state, attempts, _),) = deliveries(config).values()
+    assert (state, attempts) == ("sent", 1)
