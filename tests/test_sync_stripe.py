@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import json
 import random
 from collections import defaultdict
 from collections.abc import Iterator
@@ -12,9 +14,13 @@ from typing import Any
 
 import pytest
 
+from bot.config import load_config
+from bot.core import Core
+from bot.sources.sync.runner import build_sources, sync_once
+from bot.sources.webhooks import stripe as stripe_webhook
 from tests.sources_support import KEY, KEY_ENV, cli, query, write_config
 from tests.sync_fakes.server import ServerThread
-from tests.sync_fakes.stripe import FakeStripe
+from tests.sync_fakes.stripe import FIXTURES, FakeStripe
 from tests.sync_support import month_figures
 
 MONTHS = ("2025-09", "2025-10", "2025-11")
@@ -177,3 +183,56 @@ def test_check_config_refuses_a_publishable_key(
     monkeypatch.delenv("STRIPE_KEY")
     code, _, err = cli(capsys, config, "check-config")
     assert code == 2 and "sources.stripe.secret_key_env: environment variable STRIPE_KEY is not set" in err
+
+
+@pytest.mark.parametrize("order", ["webhook then sync", "sync then webhook"])
+async def test_the_webhook_and_the_sync_store_each_payment_once(
+    tmp_path: Path, stripe_api: tuple[FakeStripe, ServerThread], order: str
+) -> None:
+    fake, server = stripe_api
+    paid = [c for c in fake.charges if c["status"] == "succeeded" and c["payment_intent"]
+            and not c["refunded"] and not c["disputed"] and c["description"] is None]  # fmt: skip
+    one_off, subscription = paid[10], paid[11]
+    invoice_id = "in_1Pgc6tB7WZ01zgkWu9fdqL6I"
+    fake.invoice_payment(1, subscription, invoice_id)
+    session = {
+        "id": "evt_session", "type": "checkout.session.completed", "created": one_off["created"],
+        "data": {"object": {
+            "id": "cs_test_1", "object": "checkout.session", "mode": "payment", "payment_status": "paid",
+            "amount_total": one_off["amount"], "currency": one_off["currency"],
+            "payment_intent": one_off["payment_intent"], "customer": one_off["customer"],
+            "customer_details": {"email": one_off["billing_details"]["email"], "name": "Someone"},
+            "created": one_off["created"], "metadata": {},
+        }},
+    }  # fmt: skip
+    # invoice.paid as current API versions send it (Stripe's own fixture): no payment_intent, no payments.
+    invoice = {**copy.deepcopy(FIXTURES["invoice"]), "id": invoice_id, "status": "paid",
+               "amount_paid": subscription["amount"], "currency": subscription["currency"],
+               "customer": subscription["customer"], "customer_email": subscription["billing_details"]["email"],
+               "status_transitions": {"paid_at": subscription["created"]}}  # fmt: skip
+    assert "payment_intent" not in invoice and invoice.get("payments") is None
+    events = [session, {"id": "evt_invoice", "type": "invoice.paid", "created": subscription["created"],
+                        "data": {"object": invoice}}]  # fmt: skip
+    items = [item for event in events for item in stripe_webhook.parse(json.dumps(event).encode(), {})]  # type: ignore[union-attr]
+    assert {i.external_id for i in items} == {one_off["payment_intent"], invoice_id}
+    config = load_config(stripe_config(tmp_path, server.url))
+    core = await Core.open(config)
+    try:
+        [source], _ = build_sources(config)
+        if order == "webhook then sync":
+            assert (await core.ledger.write(items)).inserted == 2
+            report = await sync_once(core.ledger, source)
+            assert report.error is None and report.duplicates == 2
+        else:
+            report = await sync_once(core.ledger, source)
+            assert report.error is None
+            assert (await core.ledger.write(items)).inserted == 0
+        rows = await core.ledger.query("SELECT count(*) FROM donations")
+        recurring = await core.ledger.query(
+            "SELECT recurring FROM donations WHERE external_id IN (?, ?)",
+            (subscription["payment_intent"], invoice_id),
+        )
+    finally:
+        await core.close()
+    assert rows[0][0] == sum(1 for c in fake.charges if c["status"] == "succeeded")
+    assert recurring == [(1,)]

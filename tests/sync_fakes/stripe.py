@@ -25,6 +25,8 @@ _LIST_PARAMS = {
                 "transfer_group"},
     "refunds": {"charge", "created", "ending_before", "expand", "limit", "payment_intent", "starting_after"},
     "disputes": {"charge", "created", "ending_before", "expand", "limit", "payment_intent", "starting_after"},
+    "invoice_payments": {"created", "ending_before", "expand", "invoice", "limit", "payment", "starting_after",
+                         "status"},
 }  # fmt: skip
 
 
@@ -38,6 +40,7 @@ class FakeStripe:
     charges: list[dict[str, Any]] = field(default_factory=list)
     refunds: list[dict[str, Any]] = field(default_factory=list)
     disputes: list[dict[str, Any]] = field(default_factory=list)
+    invoice_payments: list[dict[str, Any]] = field(default_factory=list)
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
 
     def charge(
@@ -76,6 +79,16 @@ class FakeStripe:
         self.disputes.append(obj)
         return obj
 
+    def invoice_payment(self, number: int, charge: dict[str, Any], invoice: str) -> dict[str, Any]:
+        """The InvoicePayment by which ``charge``'s PaymentIntent paid ``invoice`` (current API versions)."""
+        obj = copy.deepcopy(FIXTURES["invoice_payment"])
+        obj.update(id=f"inpay_{number:020d}", amount_paid=charge["amount"], amount_requested=charge["amount"],
+                   created=charge["created"], currency=charge["currency"], invoice=invoice, status="paid",
+                   payment={"type": "payment_intent", "payment_intent": charge["payment_intent"]},
+                   livemode=False)  # fmt: skip
+        self.invoice_payments.append(obj)
+        return obj
+
     async def handle(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         params = dict(request.query)
@@ -102,7 +115,16 @@ class FakeStripe:
         limit_text = params.get("limit", "10")
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
             return _error(400, "Invalid integer: limit must be between 1 and 100", param="limit")
-        rows = {"charges": self.charges, "refunds": self.refunds, "disputes": self.disputes}[name]
+        if (
+            "status" in params
+            and name == "invoice_payments"
+            and params["status"] not in ("canceled", "open", "paid")
+        ):
+            return _error(400, f"Invalid status: {params['status']}", param="status")
+        rows = {"charges": self.charges, "refunds": self.refunds, "disputes": self.disputes,
+                "invoice_payments": self.invoice_payments}[name]  # fmt: skip
+        if "status" in params:
+            rows = [o for o in rows if o.get("status") == params["status"]]
         rows = sorted(rows, key=lambda o: (o["created"], o["id"]), reverse=True)
         checks = {"gt": lambda a, b: a > b, "gte": lambda a, b: a >= b, "lt": lambda a, b: a < b,
                   "lte": lambda a, b: a <= b}  # fmt: skip
@@ -124,5 +146,5 @@ class FakeStripe:
 
     def app(self) -> web.Application:
         app = web.Application()
-        app.router.add_get("/v1/{name:charges|refunds|disputes}", self.handle)
+        app.router.add_get("/v1/{name:charges|refunds|disputes|invoice_payments}", self.handle)
         return app

@@ -8,7 +8,11 @@ before it. ``api_base`` points the SDK at another server (tests use a local fake
 A charge is a donation when it succeeded and was captured. Its id is its
 PaymentIntent (``pi_…``) when it has one, else the charge's id: the same rule as
 the webhook (checkout sessions and invoices are paid by a PaymentIntent), so a
-payment received by both routes is stored once. A charge fully refunded, a full
+payment received by both routes is stored once. On current API versions a charge no
+longer names its invoice: the paid InvoicePayments created since the cursor
+(``/v1/invoice_payments``, ``payment.payment_intent`` -> ``invoice``) give each
+subscription charge its invoice id as an alias (the id the ``invoice.paid`` webhook
+stores when its event lists no payments) and mark it recurring. A charge fully refunded, a full
 refund listed since the cursor, or a dispute mark the donation refunded or
 disputed; partial refunds change nothing, as in the webhook. Stripe knows no
 public donor: a donation is named only when its ``metadata.public`` is ``"true"``
@@ -87,7 +91,7 @@ class StripeSync:
             return SyncError(
                 f"{self.token.key}: the key in {self.token.env} was refused by {where}"
                 f" (HTTP {exc.http_status}); check it is a valid secret or restricted key"
-                " that may read charges, refunds and disputes"
+                " that may read charges, refunds, disputes and invoices"
             )
         if isinstance(exc, stripe.RateLimitError):
             return SyncError(f"{where}: rate limited (429); tried again at the next interval")
@@ -129,14 +133,24 @@ class StripeSync:
                 client.v1.refunds.list_async, {**created, "expand": ["data.charge"]}, batch
             )
             disputes = await self._list(client.v1.disputes.list_async, dict(created), batch)
+            invoice_payments = await self._list(
+                client.v1.invoice_payments.list_async, {**created, "status": "paid"}, batch
+            )
         except stripe.StripeError as exc:
             raise self._error(exc) from None
         finally:
             with contextlib.suppress(Exception):  # closing must not hide the sync's own outcome
                 await http.close_async()  # type: ignore[no-untyped-call]
         newest = _parse_cursor(cursor) if cursor else None
+        invoices: dict[str, str] = {}  # PaymentIntent -> the invoice it paid
+        for payment in invoice_payments:
+            paid_by = payment.get("payment")
+            intent = _id_of(paid_by.get("payment_intent")) if isinstance(paid_by, dict) else ""
+            invoice = _id_of(payment.get("invoice"))
+            if intent and invoice:
+                invoices[intent] = invoice
         for index, charge in enumerate(charges):
-            when = self._charge(charge, f"charges[{index}]", batch)
+            when = self._charge(charge, f"charges[{index}]", batch, invoices)
             newest = when if newest is None or when > newest else newest
         for index, refund in enumerate(refunds):
             when = self._refund(refund, f"refunds[{index}]", batch)
@@ -150,12 +164,12 @@ class StripeSync:
             else:
                 batch.skip("dispute without a charge")
             newest = when if newest is None or when > newest else newest
-        batch.seen = len(charges) + len(refunds) + len(disputes)
+        batch.seen = len(charges) + len(refunds) + len(disputes) + len(invoice_payments)
         if newest is not None:
             batch.cursor = newest.isoformat()
         return batch
 
-    def _charge(self, charge: dict[str, Any], where: str, batch: Batch) -> datetime:
+    def _charge(self, charge: dict[str, Any], where: str, batch: Batch, invoices: dict[str, str]) -> datetime:
         read = self._read
         when = read.time(charge, "created", where)
         if charge.get("status") != "succeeded" or charge.get("paid") is False:
@@ -179,11 +193,13 @@ class StripeSync:
         message = str(metadata.get("message") or "").strip() if public else ""
         email = str(details.get("email") or charge.get("receipt_email") or "")
         external_id = donation_id(charge)
+        invoice = invoices.get(external_id) or _id_of(charge.get("invoice"))
         description = str(charge.get("description") or "")
         batch.items.append(
             NewDonation(
                 source=SOURCE,
                 external_id=external_id,
+                aliases=(invoice,) if invoice and invoice != external_id else (),
                 amount=amount,
                 currency=currency,
                 received_at=when,
@@ -191,8 +207,9 @@ class StripeSync:
                 public=public and bool(name),
                 display_name=name or None,
                 message=message or None,
-                # Subscriptions' charges: older API versions link their invoice; newer ones describe it.
-                recurring=bool(_id_of(charge.get("invoice"))) or description.startswith("Subscription"),
+                # Subscriptions' charges: an invoice paid (InvoicePayment, or an older charge's own
+                # ``invoice``); failing that, the description Stripe gives them.
+                recurring=bool(invoice) or description.startswith("Subscription"),
             )
         )
         if charge.get("refunded") is True:
