@@ -48,6 +48,7 @@ __all__ = [
     "Target",
     "default_config_path",
     "load_config",
+    "looks_like_secret",
     "parse_config",
 ]
 
@@ -102,9 +103,29 @@ def _cron(value: str) -> str:
     return value
 
 
-def _env_name(value: str) -> str:
+def looks_like_secret(value: str) -> bool:
+    """Whether a ``*_env`` value looks like a pasted secret rather than a variable's name.
+
+    Variable names are short words in capitals (``DONORBOT_DISCORD_TOKEN``); tokens and keys
+    are long runs of mixed letters and digits, or hold characters no name has.
+    """
     if not _ENV_NAME.match(value):
-        raise ValueError(f"{value!r} is not an environment variable name")
+        return True
+    mixed = (
+        any(c.islower() for c in value)
+        and any(c.isupper() for c in value)
+        and any(c.isdigit() for c in value)
+    )
+    return len(value) > 64 or (len(value) >= 20 and (mixed or sum(c.isdigit() for c in value) >= 8))
+
+
+def _env_name(value: str) -> str:
+    # Never echo the value: what was pasted here may be the secret itself.
+    if looks_like_secret(value):
+        raise ValueError(
+            "this looks like a secret, not a variable name: put the secret in an environment variable"
+            " and give that variable's name here (e.g. DONORBOT_DISCORD_TOKEN)"
+        )
     return value
 
 
@@ -638,6 +659,8 @@ def _describe(exc: ValidationError, text: str, file: Path, data: dict[str, Any])
             if unknown:
                 loc, message = (*loc, unknown[0]), _unknown_key_message(unknown[0], _TARGET_KEYS)
         key = _dotted(loc) or "(top level)"
+        if any(isinstance(part, str) and part.endswith("_env") for part in loc):
+            message = message.split(" (got ")[0]  # the value of a *_env key may be a pasted secret
         line = _locate(text, _key_of(loc, data))
         where = f"{file}:{line}" if line else str(file)
         problems.append(f"{where}: {key}: {message}")

@@ -12,12 +12,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from bot.chat.message import Image, Message
-from bot.config import Config, ConfigError
+from bot.config import Config
+from bot.files import private_dir
 from bot.ledger.store import Ledger
 from bot.months import Month, month_of
 from bot.news import report as reports
 from bot.news.render import Renderer, news_items
 from bot.outbox import Outbox
+from bot.validation import pseudonym_key
 
 __all__ = ["Core"]
 
@@ -38,18 +40,15 @@ class Core:
 
     @classmethod
     async def open(cls, config: Config) -> Core:
-        secret = config.secret(config.ledger.pseudonym_key_env)
-        key = secret.get_secret_value().encode() if secret else None
-        if key is not None and len(key) < 16:
-            raise ConfigError(
-                [
-                    f"ledger.pseudonym_key_env: the key in {config.ledger.pseudonym_key_env} is "
-                    f"{len(key)} bytes long; it must be at least 16 (e.g. `openssl rand -hex 32`)"
-                ]
-            )
+        key = pseudonym_key(config)  # the same check, and words, as check-config's
+        for change in private_dir(config.data_dir):
+            log.warning("data folder: %s", change)
         ledger = await Ledger.open(config.ledger_path, config.project.tz, key)
         for note in ledger.notes:
-            log.info("ledger %s: %s", config.ledger_path, note)
+            if "permissions were" in note:
+                log.warning("ledger: %s", note)
+            else:
+                log.info("ledger %s: %s", config.ledger_path, note)
         return cls(config, ledger, Renderer(config))
 
     async def close(self) -> None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from bot import __version__
 from bot.cli import backup, chat, core, health, init, pictures, run, sources, sync
+from bot.files import private_umask
 
 __all__ = ["build_parser", "main"]
 
@@ -32,10 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever donorbot or a library creates (the ledger's -wal and -shm, backups, the Matrix
+    # store, exports) holds donors' data or secrets: the owner's alone, whatever the caller's umask.
+    private_umask()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))
+    except SystemExit as exit_:
+        if isinstance(exit_.code, int):  # a refused configuration (load exits 2): the same code in-process
+            return exit_.code
+        raise
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

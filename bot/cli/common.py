@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -14,12 +15,14 @@ from bot.ledger.store import LedgerError
 from bot.logs import setup_logging
 from bot.months import Month
 from bot.news.render import RenderError
+from bot.validation import validate
 
 __all__ = ["EXIT_CONFIG", "EXIT_ERROR", "fail", "load", "month_arg", "print_json", "run_async", "with_core"]
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
 T = TypeVar("T")
+log = logging.getLogger("donorbot")
 
 
 def fail(message: str, code: int = EXIT_ERROR) -> int:
@@ -27,8 +30,12 @@ def fail(message: str, code: int = EXIT_ERROR) -> int:
     return code
 
 
-def load(args: argparse.Namespace) -> Config:
-    """The configuration, or exit 2 with every problem on its own line."""
+def load(args: argparse.Namespace, command: str | None = None) -> Config:
+    """The configuration, validated for this command (:func:`bot.validation.validate`).
+
+    Exits 2 with every problem on its own line when the file or the verdict has errors;
+    warnings are logged and the command goes on.
+    """
     try:
         config = load_config(args.config)
     except ConfigError as exc:
@@ -36,6 +43,13 @@ def load(args: argparse.Namespace) -> Config:
             print(problem, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
     setup_logging(config.logging)
+    verdict = validate(config, command or getattr(args, "command", None) or "")
+    for warning in verdict.warnings:
+        log.warning("%s", warning)
+    if verdict.errors:
+        for problem in verdict.errors:
+            print(problem, file=sys.stderr)
+        raise SystemExit(EXIT_CONFIG)
     return config
 
 
@@ -69,7 +83,8 @@ def with_core(
         return run_async(main())
     except ConfigError as exc:
         for problem in exc.problems:
-            print(f"{config.source}: {problem}", file=sys.stderr)
+            located = problem.startswith(str(config.source))
+            print(problem if located else f"{config.source}: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except RenderError as exc:
         return fail(str(exc), EXIT_CONFIG)

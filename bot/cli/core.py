@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import re
 import sqlite3
-import stat
 import sys
 import tempfile
 import uuid
@@ -390,7 +388,9 @@ def _import(args: argparse.Namespace, config: Config, importer: Any) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """The verdict ``run`` would give (:func:`bot.validation.validate`), with its warnings."""
     from bot.config import default_config_path
+    from bot.validation import CHECKER, validate
 
     path = default_config_path(args.config)
     try:
@@ -399,12 +399,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
-    problems = config.missing_secrets() + [f"{path}: {p}" for p in _template_problems(config)]
-    warnings = _permission_warnings(config, path) + config.secret_warnings()
-    for warning in warnings:
+    verdict = validate(config, CHECKER)
+    for warning in verdict.warnings:
         print(f"warning: {warning}", file=sys.stderr)
-    if problems:
-        for problem in problems:
+    if verdict.errors:
+        for problem in verdict.errors:
             print(problem, file=sys.stderr)
         return EXIT_CONFIG
     targets = ", ".join(f"{t.name} ({t.platform})" for t in config.targets) or "none"
@@ -413,33 +412,3 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  ledger: {config.ledger_path}")
     print(f"  targets: {targets}")
     return 0
-
-
-def _template_problems(config: Config) -> list[str]:
-    """Every template compiles and every message renders (a typo must not wait for the 1st)."""
-    from bot.news.render import Renderer, RenderError
-    from bot.trial import trial_render
-
-    try:
-        compiled = Renderer(config).check()
-    except RenderError as exc:
-        return [f"news.templates_dir: {exc}"]
-    if compiled:
-        return [f"news.templates_dir: {problem}" for problem in compiled]
-    try:
-        return [f"news.templates_dir: {problem}" for problem in asyncio.run(trial_render(config))]
-    except RenderError as exc:
-        return [f"news.templates_dir: {exc}"]
-
-
-def _permission_warnings(config: Config, path: Path) -> list[str]:
-    """Files that hold or guard secrets should not be readable by other users."""
-    warnings = []
-    for item, what in ((path, "the configuration file"), (config.data_dir, "the data directory")):
-        try:
-            mode = item.stat().st_mode
-        except OSError:
-            continue
-        if mode & (stat.S_IROTH | stat.S_IWOTH):
-            warnings.append(f"{item}: {what} is readable by other users (chmod o-rwx {item})")
-    return warnings

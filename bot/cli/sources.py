@@ -125,13 +125,9 @@ def cmd_export_donor(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    # Validation refuses a missing pseudonym key: every donation with a donor would fail to
+    # store, and the platforms would retry forever.
     config = load(args)
-    if config.secret(config.ledger.pseudonym_key_env) is None:
-        # Without it every donation with a donor would fail to store, and the platforms would retry forever.
-        return fail(
-            f"ledger.pseudonym_key_env: environment variable {config.ledger.pseudonym_key_env} is not set",
-            EXIT_CONFIG,
-        )
 
     async def body(core: Any) -> int:
         from aiohttp import web

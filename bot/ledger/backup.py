@@ -19,6 +19,7 @@ import sqlite3
 from pathlib import Path
 from typing import NamedTuple
 
+from bot.files import create_private_file, private_dir
 from bot.ledger.health import access_mode, empty_file_problem, read_uri
 
 __all__ = ["BackupError", "Copied", "backup"]
@@ -36,7 +37,8 @@ def backup(source: Path, destination: Path) -> Copied:
         raise BackupError(f"{source}: no ledger there")
     if destination.resolve() == source.resolve():
         raise BackupError(f"{destination}: that is the ledger itself")
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    if not destination.parent.exists():
+        private_dir(destination.parent)
     partial = destination.with_name(f".{destination.name}.partial")
     with contextlib.suppress(FileNotFoundError):
         partial.unlink()
@@ -44,14 +46,16 @@ def backup(source: Path, destination: Path) -> Copied:
         raise BackupError(problem)
     mode = access_mode(source)
     try:
+        # A copy of the ledger is donors' data: 0600 from its first byte, whatever the umask.
+        create_private_file(partial)
         src = sqlite3.connect(read_uri(source, "ro" if mode == "rw" else mode), uri=True, timeout=30)
         try:
             # One read transaction: the counts and the copy see the same snapshot.
             src.execute("BEGIN")
             counts = _counts(src)
             dst = sqlite3.connect(partial)
-            dst.execute("PRAGMA secure_delete = ON")
             try:
+                dst.execute("PRAGMA secure_delete = ON")
                 src.backup(dst, pages=PAGES_PER_STEP)
                 dst.execute("PRAGMA journal_mode = DELETE")  # one self-contained file
                 problems = dst.execute("PRAGMA integrity_check").fetchall()

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from bot.dates import EARLIEST_SECONDS, date_problem, latest_seconds
+from bot.files import make_private, private_dir, sqlite_files
 from bot.ledger import health
 from bot.ledger.ids import (
     KEYED_PREFIX,
@@ -158,6 +159,8 @@ def _clip(text: str | None, limit: int) -> str | None:
 
 def _connect_sync(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+    # Opening created the file if it was new: 0600 before the -wal and -shm exist (SQLite gives them its mode).
+    make_private(path)
     for pragma in CONNECTION_PRAGMAS:
         db.execute(pragma)
     db.execute("PRAGMA journal_mode = WAL")
@@ -207,7 +210,10 @@ def _prepare_read_only(path: Path, uri: str, tz: ZoneInfo) -> list[str]:
 def _prepare(path: Path, tz: ZoneInfo, key: bytes | None = None) -> list[str]:
     """Create or upgrade the file, and bring derived data in line with the configured zone."""
     notes: list[str] = []
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
+    # Donors' data is the owner's alone: an older version, a copy or a restore may have left it open.
+    notes += [change for change in map(make_private, sqlite_files(path)) if change]
     db = _connect_sync(path)
     try:
         _check_sound(db, path)

@@ -23,6 +23,7 @@ from nio.crypto import ENCRYPTION_ENABLED
 from nio.store import SqliteStore
 
 from bot.config import Config, ConfigError, MatrixSettings
+from bot.files import private_dir, private_tree
 
 __all__ = ["IdentityInUse", "LoginFailed", "Session", "connect", "matrix_dir"]
 
@@ -107,9 +108,10 @@ def _lock_identity(folder: Path) -> int:
 def _client(config: Config, settings: MatrixSettings) -> AsyncClient:
     folder = matrix_dir(config)
     store = folder / "crypto"
-    store.mkdir(parents=True, exist_ok=True)
-    for path in (folder, store):
-        path.chmod(0o700)
+    private_dir(store)
+    # The crypto store holds the device's keys and room history keys; the session file a token.
+    for change in private_tree(folder):
+        log.warning("matrix store: %s", change)
     options = AsyncClientConfig(
         # Delivery decides about retries (and honours Retry-After); nio must not sleep on its own.
         max_limit_exceeded=0,
