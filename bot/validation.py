@@ -162,13 +162,14 @@ _SERVICE = frozenset({SERVICE, CHECKER})
 _LONG_RUNNING = frozenset({SERVICE, CHECKER, "serve"})
 
 # Each check, and the commands it applies to ("*": every command).
+# Permissions first: a later check may open the ledger, which makes its files private.
 CHECKS: tuple[tuple[Check, frozenset[str]], ...] = (
+    (_permissions, _LONG_RUNNING),
     (_key_length, _EVERY),
     (_key_set, _DONORS - _SERVICE),
     (_service_secrets, _SERVICE),
     (_webhook_secrets, _LONG_RUNNING),
     (_templates, frozenset({CHECKER})),
-    (_permissions, _LONG_RUNNING),
 )
 
 
