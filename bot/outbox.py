@@ -248,6 +248,36 @@ class Outbox:
             total += max(cursor.rowcount, 0)
         return total
 
+    @staticmethod
+    async def drop_in(db: aiosqlite.Connection, kinds: Sequence[str]) -> list[tuple[str, str, list[str]]]:
+        """Delete every delivery of ``kinds`` and its parts, inside the caller's transaction.
+
+        For ``forget``: thanks that named a person are no longer owed, and nothing keeps the
+        link between their donation and the messages posted. Returns, per delivery deleted,
+        (target, state, ids of the messages already posted), so they can be deleted in the chat.
+        """
+        dropped: list[tuple[str, str, list[str]]] = []
+        for start in range(0, len(kinds), 500):
+            chunk = list(kinds[start : start + 500])
+            marks = ",".join("?" for _ in chunk)
+            cursor = await db.execute(
+                f"SELECT id, target, state, message_ids FROM deliveries WHERE kind IN ({marks}) ORDER BY id",
+                chunk,
+            )
+            for delivery, target, state, message_ids in list(await cursor.fetchall()):
+                parts = await db.execute(
+                    "SELECT message_id FROM delivery_parts WHERE delivery = ? ORDER BY sent_at, part",
+                    (delivery,),
+                )
+                posted = [str(m) for (m,) in await parts.fetchall()]
+                for found in json.loads(message_ids) if message_ids else []:
+                    if str(found) not in posted:
+                        posted.append(str(found))
+                dropped.append((str(target), str(state), posted))
+                await db.execute("DELETE FROM delivery_parts WHERE delivery = ?", (delivery,))
+                await db.execute("DELETE FROM deliveries WHERE id = ?", (delivery,))
+        return dropped
+
     async def owe(self, kind: str, month: Month, target: str, now: datetime | None = None) -> bool:
         """Record that ``target`` is owed this message; False if it already was (whatever its state)."""
         stamp = int(now.timestamp()) if now is not None else self._now()

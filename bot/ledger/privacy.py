@@ -67,23 +67,17 @@ async def forget(ledger: Ledger, identity: str) -> Forgotten:
         if done.donations:
             # Thanks deliveries name the person (in the chat message they posted): drop them, and
             # say where the sent ones are so the maintainer can delete those messages there.
-            cursor = await db.execute(
-                "SELECT x.target, x.state, x.message_ids, x.updated_at FROM deliveries x"
-                " JOIN donations d ON x.kind = 'thanks:' || d.id WHERE d.donor_key = ? ORDER BY x.id",
-                (key,),
-            )
-            rows = list(await cursor.fetchall())
-            done.thanks_removed = len(rows)
+            from bot.outbox import Outbox
+
+            cursor = await db.execute("SELECT 'thanks:' || id FROM donations WHERE donor_key = ?", (key,))
+            kinds = [str(kind) for (kind,) in await cursor.fetchall()]
+            dropped = await Outbox.drop_in(db, kinds)
+            done.thanks_removed = len(dropped)
             done.posted_thanks = [
-                {"target": target, "message_ids": _ids(ids)}
-                for target, state, ids, _ in rows
-                if state == "sent"
+                {"target": target, "message_ids": ids}
+                for target, state, ids in dropped
+                if ids or state == "sent"
             ]
-            await db.execute(
-                "DELETE FROM deliveries WHERE kind IN"
-                " (SELECT 'thanks:' || id FROM donations WHERE donor_key = ?)",
-                (key,),
-            )
             # The -1 of each counted donation is applied while it still has its old key, the +1
             # once it has the new one (see bot.ledger.rollups): the donor's history moves whole.
             await db.execute(
