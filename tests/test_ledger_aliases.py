@@ -179,3 +179,21 @@ async def test_ids_stored_in_the_clear_by_earlier_versions_are_rehashed(tmp_path
     for platform_id in (b"918273645", b"5c1b2e4a-member", b"monalisa"):
         assert platform_id not in data
     assert b"S_kwDOnodeid" in data and b"secret:2026-01-01" in data
+
+
+@pytest.mark.asyncio
+async def test_two_payments_whose_short_ids_collide_are_both_stored(tmp_path: Path) -> None:
+    path = tmp_path / "l.sqlite3"
+    later = WHEN + timedelta(days=200)
+    first = gift("c0ffee00", "group:11111111", when=WHEN)
+    other = gift("c0ffee00", "group:22222222", amount=900, when=later)  # 8 hex digits: a collision
+    async with await Ledger.open(path, TZ, KEY) as ledger:
+        assert (await ledger.write([first])).inserted == 1
+        assert (await ledger.write([other])).inserted == 1
+        again = await ledger.write([first, other])  # each found again, under its own ids
+        assert (again.inserted, again.duplicates) == (0, 2)
+        # A route that knows the first by its group only, days later (its clearing time).
+        cleared = await ledger.write([gift("legacy:77", "group:11111111", when=WHEN + timedelta(days=2))])
+        assert cleared.duplicates == 1
+    assert sorted(await stored(path)) == [("c0ffee00", "succeeded"), ("c0ffee00+group:22222222", "succeeded")]
+    assert rollups(path) == rollups_recomputed(path)

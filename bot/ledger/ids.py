@@ -26,6 +26,7 @@ __all__ = [
     "KEYED_PREFIX",
     "LEGACY_KEYED_FORMS",
     "find_donation",
+    "find_donations",
     "forget_matches",
     "hash_keyed",
     "is_keyed",
@@ -35,6 +36,7 @@ __all__ = [
     "record_ids",
     "rehash_legacy_ids",
     "remember_reconcilable",
+    "remember_reconcilables",
 ]
 
 KEYED_PREFIX = "keyed:"
@@ -89,6 +91,30 @@ async def find_donation(db: aiosqlite.Connection, source: str, ids: Sequence[str
     )
     row = await cursor.fetchone()
     return int(row[0]) if row else None
+
+
+async def find_donations(
+    db: aiosqlite.Connection, ids: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Which of ``(source, id)`` are known (a donation's own id or an alias): the donation and its time."""
+    if not ids:
+        return {}
+    await db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted_ids (source TEXT, external_id TEXT)")
+    await db.execute("DELETE FROM temp.wanted_ids")
+    await db.executemany("INSERT INTO temp.wanted_ids VALUES (?, ?)", list(dict.fromkeys(ids)))
+    cursor = await db.execute(
+        "SELECT w.source, w.external_id, d.id, d.received_at FROM temp.wanted_ids w"
+        " JOIN donations d ON d.source = w.source AND d.external_id = w.external_id"
+        " UNION ALL"
+        " SELECT w.source, w.external_id, d.id, d.received_at FROM temp.wanted_ids w"
+        " JOIN donation_ids x ON x.source = w.source AND x.external_id = w.external_id"
+        " JOIN donations d ON d.id = x.donation"
+    )
+    found: dict[tuple[str, str], tuple[int, int]] = {}
+    for source, external_id, donation, stamp in await cursor.fetchall():
+        found.setdefault((source, external_id), (int(donation), int(stamp)))
+    await db.execute("DELETE FROM temp.wanted_ids")
+    return found
 
 
 async def record_ids(db: aiosqlite.Connection, source: str, donation: int, ids: Iterable[str]) -> list[str]:
@@ -159,6 +185,20 @@ async def remember_reconcilable(
         "INSERT OR IGNORE INTO donation_matches (donation, source, donor_key, currency, amount,"
         " received_at, routes) VALUES (?, ?, ?, ?, ?, ?, ?)",
         (donation, source, donor_key, currency, amount, stamp, f"|{route}|"),
+    )
+
+
+async def remember_reconcilables(
+    db: aiosqlite.Connection, entries: Sequence[tuple[Sequence[Any], int, str, int | None]]
+) -> None:
+    """:func:`remember_reconcilable` for many ``(row, donation, route, amount)`` at once."""
+    await db.executemany(
+        "INSERT OR IGNORE INTO donation_matches (donation, source, donor_key, currency, amount,"
+        " received_at, routes) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [
+            (donation, row[0], row[2], row[6], row[5] if amount is None else amount, row[7], f"|{route}|")
+            for row, donation, route, amount in entries
+        ],
     )
 
 

@@ -27,15 +27,15 @@ from bot.ledger import health
 from bot.ledger.ids import (
     KEYED_PREFIX,
     find_donation,
+    find_donations,
     hash_keyed,
     is_keyed,
     match_reconcilable,
-    record_ids,
     rehash_legacy_ids,
-    remember_reconcilable,
+    remember_reconcilables,
 )
 from bot.ledger.migrations import DONATION_INDEXES, LATEST, migrate, schema_version
-from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status, WriteResult
+from bot.ledger.models import DonorKind, NewDonation, Reconcile, RefundEvent, Status, WriteResult
 from bot.ledger.pseudonym import Pseudonymizer
 
 if TYPE_CHECKING:
@@ -705,6 +705,10 @@ class Ledger:
         return await self._all(sql, params)
 
 
+# Two reports of one payment (a route's creation time, another's clearing time) are this
+# close at most; the same id further apart is another payment whose short id collides.
+SAME_PAYMENT_SECONDS = 31 * 86_400
+
 # Below this many new donations the rollups are always updated by delta, and indexes kept.
 BULK_MIN_ROWS = 10_000
 
@@ -728,6 +732,7 @@ class WriteBatch:
         self._first_new_id = 0
         self._aborted = False
         self._aliased: dict[str, bool] = {}  # source -> whether it has aliases (asked once per batch)
+        self._routes: dict[str, str] = {}  # source -> "|route|…|" that stored reconcilable donations
         self.result = WriteResult(months=set())
 
     async def __aenter__(self) -> WriteBatch:
@@ -758,19 +763,26 @@ class WriteBatch:
     async def add(self, items: Iterable[NewDonation | RefundEvent]) -> None:
         assert self._db is not None, "use WriteBatch inside 'async with'"
         rows: list[tuple[Any, ...]] = []
+        linked: list[tuple[NewDonation, tuple[Any, ...]]] = []
         refunds: list[RefundEvent] = []
         for item in items:
             if isinstance(item, RefundEvent):
                 refunds.append(item)
                 continue
             row = self._ledger._row(item)
+            # In order: an earlier row may be the same payment as a later one.
             if item.aliases or item.reconcile is not None:
-                await self._insert(rows)  # in order: an earlier row may be the same payment
-                rows = []
-                await self._insert_linked(item, row)
+                if rows:
+                    await self._insert(rows)
+                    rows = []
+                linked.append((item, row))
             else:
+                if linked:
+                    await self._insert_linked(linked)
+                    linked = []
                 rows.append(row)
         await self._insert(rows)
+        await self._insert_linked(linked)
         for refund in refunds:
             await self._refund(refund)
 
@@ -787,59 +799,172 @@ class WriteBatch:
         assert self._db is not None
         if not rows:
             return
-        fresh = []
-        for row in rows:
-            # Another route may have stored this payment with this id as an alias.
-            if await self._has_aliases(row[0]):
-                cursor = await self._db.execute(
-                    "SELECT 1 FROM donation_ids WHERE source = ? AND external_id = ?", (row[0], row[1])
-                )
-                if await cursor.fetchone() is not None:
-                    self.result.duplicates += 1
-                    continue
-            fresh.append(row)
+        # Another route may have stored one of these payments with this id as an alias: only
+        # sources that have aliases are looked up (once per batch), the others go straight in.
+        aliased = {source for source in {row[0] for row in rows} if await self._has_aliases(source)}
+        fresh = rows
+        if aliased:
+            fresh = []
+            for row in rows:
+                if row[0] in aliased:
+                    cursor = await self._db.execute(
+                        "SELECT 1 FROM donation_ids WHERE source = ? AND external_id = ?", (row[0], row[1])
+                    )
+                    if await cursor.fetchone() is not None:
+                        self.result.duplicates += 1
+                        continue
+                fresh.append(row)
         cursor = await self._db.executemany(_INSERT, fresh)
         inserted = max(cursor.rowcount, 0)
         self.result.inserted += inserted
         self.result.duplicates += len(fresh) - inserted
 
-    async def _insert_linked(self, item: NewDonation, row: tuple[Any, ...]) -> None:
-        """A donation with aliases or a reconcile rule: stored once, whichever of its ids came first."""
+    async def _insert_linked(self, linked: list[tuple[NewDonation, tuple[Any, ...]]]) -> None:
+        """Donations with aliases or a reconcile rule: each stored once, whichever of its ids came first.
+
+        Set-based, so that an export of such rows costs a few statements per chunk rather than
+        several per row: every id of the chunk is looked up at once, the chunk is walked in
+        order (a later row may be an earlier one's payment), then the new donations, their
+        aliases and what they may be reconciled on are written in one statement each.
+        """
         db = self._db
         assert db is not None
-        source, donor_key = row[0], row[2]
-        ids = [row[1], *(self._ledger.stored_id(source, alias) for alias in item.aliases)]
-        found = await find_donation(db, source, ids)
-        reconcile = item.reconcile if donor_key is not None else None
-        if found is None and reconcile is not None:
-            found = await match_reconcilable(
-                db,
-                source=source,
-                donor_key=donor_key,
-                currency=row[6],
-                amount=row[5] if reconcile.amount is None else reconcile.amount,
-                stamp=row[7],
-                route=reconcile.route,
-                window=reconcile.window,
-                against=reconcile.against,
+        if not linked:
+            return
+        wanted = [
+            (row[0], row[1], [row[1], *(self._ledger.stored_id(row[0], alias) for alias in item.aliases)])
+            for item, row in linked
+        ]
+        known = await find_donations(
+            db, [(source, external_id) for source, _, ids in wanted for external_id in ids]
+        )
+        local: dict[tuple[str, str], int | str] = {key: donation for key, (donation, _) in known.items()}
+        # When each known donation was received: two payments whose short ids collide (8 hex
+        # digits do, in a large export) are not merged; one payment's routes date it within
+        # days of each other (a forgotten donor's rows keep their times, not their pseudonym).
+        stamps: dict[int | str, int] = {donation: stamp for donation, stamp in known.values()}
+        fresh: list[tuple[Any, ...]] = []
+        aliases: list[tuple[str, str, int | str]] = []
+        matches: list[tuple[tuple[Any, ...], str, int | None]] = []
+        added: list[tuple[str, str]] = []
+        for (item, row), (source, own, ids) in zip(linked, wanted, strict=True):
+            donor = row[2]
+            found: int | str | None = None
+            for external_id in ids:
+                ref = local.get((source, external_id))
+                if ref is not None and abs(stamps.get(ref, row[7]) - row[7]) <= SAME_PAYMENT_SECONDS:
+                    found = ref
+                    break
+            if found is None and (source, own) in local:
+                # Its own id is another person's payment's: it is stored under a longer one.
+                own = "+".join(ids)
+                row = (row[0], own, *row[2:])
+                ids = [own, *ids[1:]]
+                found = local.get((source, own)) or await find_donation(db, source, [own])
+            reconcile = item.reconcile if donor is not None else None
+            if found is None and reconcile is not None and await self._may_match(source, reconcile):
+                found = await match_reconcilable(
+                    db,
+                    source=source,
+                    donor_key=donor,
+                    currency=row[6],
+                    amount=row[5] if reconcile.amount is None else reconcile.amount,
+                    stamp=row[7],
+                    route=reconcile.route,
+                    window=reconcile.window,
+                    against=reconcile.against,
+                )
+                if found is not None:
+                    await self._routes_seen(source, reconcile.route)
+            if found is None:
+                fresh.append(row)
+                self.result.inserted += 1
+                stamps[own] = row[7]
+                for external_id in ids:
+                    local.setdefault((source, external_id), own)
+                aliases += [(source, external_id, own) for external_id in ids[1:]]
+                if reconcile is not None:
+                    matches.append((row, reconcile.route, reconcile.amount))
+                continue
+            self.result.duplicates += 1
+            for external_id in ids:
+                if (source, external_id) not in local:
+                    local[(source, external_id)] = found
+                    aliases.append((source, external_id, found))
+                    if isinstance(found, int):
+                        added.append((source, external_id))
+        if fresh:
+            before = await db.execute("SELECT coalesce(max(id), 0) FROM donations")
+            first = int((await before.fetchone() or (0,))[0]) + 1
+            await db.executemany(_INSERT, fresh)
+            cursor = await db.execute("SELECT source, external_id, id FROM donations WHERE id >= ?", (first,))
+            new_ids = {
+                (source, external_id): int(donation)
+                for source, external_id, donation in await cursor.fetchall()
+            }
+        else:
+            new_ids = {}
+
+        def donation_of(source: str, ref: int | str) -> int:
+            return ref if isinstance(ref, int) else new_ids[(source, ref)]
+
+        if aliases:
+            await db.executemany(
+                "INSERT OR IGNORE INTO donation_ids (source, external_id, donation) VALUES (?, ?, ?)",
+                [(source, external_id, donation_of(source, ref)) for source, external_id, ref in aliases],
             )
-        if found is not None:
-            self.result.duplicates += 1
-            added = await record_ids(db, source, found, ids)
-            if added:
+            for source, _, _ in aliases:
                 self._aliased[source] = True
-                await self._pending_for(source, added)
-            return
-        cursor = await db.execute(_INSERT, row)
-        if cursor.rowcount <= 0 or cursor.lastrowid is None:  # pragma: no cover - found above
-            self.result.duplicates += 1
-            return
-        donation = cursor.lastrowid
-        self.result.inserted += 1
-        if await record_ids(db, source, donation, ids[1:]):
-            self._aliased[source] = True
-        if reconcile is not None:
-            await remember_reconcilable(db, row, donation, reconcile.route, reconcile.amount)
+        for source, route in {(row[0], route) for row, route, _ in matches}:
+            await self._routes_seen(source, route)
+        if matches:
+            await remember_reconcilables(
+                db,
+                [(row, new_ids[(row[0], row[1])], route, amount) for row, route, amount in matches],
+            )
+        if added:
+            await self._pending_for_ids(added)
+
+    async def _routes_seen(self, source: str, route: str) -> None:
+        """Remember that ``source`` has donations reported by ``route`` (for :meth:`_may_match`)."""
+        assert self._db is not None
+        routes = await self._match_routes(source)
+        if f"|{route}|" not in routes:
+            self._routes[source] = routes + f"{route}|"
+            await self._db.execute(
+                "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (f"match-routes:{source}", self._routes[source]),
+            )
+
+    async def _match_routes(self, source: str) -> str:
+        assert self._db is not None
+        routes = self._routes.get(source)
+        if routes is None:
+            cursor = await self._db.execute(
+                "SELECT value FROM meta WHERE key = ?", (f"match-routes:{source}",)
+            )
+            row = await cursor.fetchone()
+            if row is None:  # a ledger written before the key existed: ask the table once
+                cursor = await self._db.execute(
+                    "SELECT DISTINCT routes FROM donation_matches WHERE source = ?", (source,)
+                )
+                names = {r for (value,) in await cursor.fetchall() for r in value.split("|") if r}
+                routes = "|" + "".join(f"{r}|" for r in sorted(names))
+            else:
+                routes = str(row[0])
+            self._routes[source] = routes
+        return routes
+
+    async def _may_match(self, source: str, reconcile: Reconcile) -> bool:
+        """Whether any donation of another route (one of ``against``) could be this one."""
+        names = {r for r in (await self._match_routes(source)).split("|") if r} - {reconcile.route}
+        return bool(names & set(reconcile.against) if reconcile.against else names)
+
+    async def _pending_for_ids(self, ids: list[tuple[str, str]]) -> None:
+        """Refunds kept under ids that existing donations have just become known by."""
+        assert self._db is not None
+        for source, external_id in ids:
+            await self._pending_for(source, [external_id])
 
     async def _pending_for(self, source: str, ids: list[str]) -> None:
         """Refunds kept under an id that an existing donation has just become known by."""
