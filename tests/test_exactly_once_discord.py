@@ -59,6 +59,7 @@ async def test_a_bulletin_cut_in_the_middle_is_finished_by_the_next_post_without
     code, out, err = await donorbot(discord_config, "post", "--month", "2025-12", "--target", "annonces")
     assert code == 1, out + err
     assert "annonces: failed" in out
+    assert "delivery bulletin 2025-12 -> annonces: sending" in err and "resending" not in err, "a first send"
     assert len(emulator.sent(world.announcements.id)) == 1, "the announcement got through"
     with sqlite3.connect(discord_config.ledger_path) as db:
         parts = {part for (part,) in db.execute("SELECT part FROM delivery_parts")}

@@ -7,15 +7,21 @@ bulletin is due print it once.
 
 from __future__ import annotations
 
+import asyncio
+import io
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from outbox_support import TITLE, console_project, deliveries, donorbot, seed, spawn
 
-from bot.config import load_config
+from bot.app import Service
+from bot.config import Config, load_config
+from bot.ledger.store import BUSY_TIMEOUT_MS
 
 
 def started(run: subprocess.Popen[str]) -> str:
@@ -96,3 +102,40 @@ def test_run_and_post_started_together_while_a_bulletin_is_due_print_it_once(tmp
     assert run_out.count(TITLE) + post_out.count(TITLE) == 1, (run_out, post_out)
     ((state, attempts, _),) = deliveries(config).values()
     assert (state, attempts) == ("sent", 1)
+
+
+def test_a_scheduled_run_on_a_ledger_locked_by_an_import_is_late_never_lost(tmp_path: Path) -> None:
+    config_path = console_project(tmp_path)
+    seed(config_path)
+    config = load_config(config_path)
+    out = io.StringIO()
+    asyncio.run(fire_while_locked(config, out))
+    assert out.getvalue().count(TITLE) == 1, "posted once the lock was gone"
+    assert deliveries(config_path)[("bulletin", 202610, "console")][0] == "sent"
+
+
+async def fire_while_locked(config: Config, out: io.StringIO) -> None:
+    """Start the service, lock the ledger from another process, and fire the schedule."""
+    # 1 November 2026, 10:00 in Paris: October's bulletin is due.
+    service = Service(config, clock=lambda: datetime(2026, 11, 1, 9, tzinfo=UTC), retry_every=0, console=out)
+    await service.start()
+    try:
+        # Another process (an import) holds the write lock longer than the ledger waits for it.
+        held = BUSY_TIMEOUT_MS / 1000 + 4
+        importer = await asyncio.create_subprocess_exec(
+            sys.executable, "-c",
+            "import sqlite3, sys, time\n"
+            "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+            "db.execute('BEGIN IMMEDIATE'); print('locked', flush=True); time.sleep(float(sys.argv[2]))\n"
+            "db.execute('ROLLBACK')\n",
+            str(config.ledger_path), str(held), stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        assert importer.stdout is not None
+        assert (await importer.stdout.readline()).strip() == b"locked"
+        await service.fire("console")  # what the scheduler calls at the cron's time
+        async with asyncio.timeout(held + 30):
+            while service._tasks:
+                await asyncio.gather(*list(service._tasks), return_exceptions=True)
+        await importer.wait()
+    finally:
+        await service.stop()
