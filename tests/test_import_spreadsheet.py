@@ -306,3 +306,28 @@ def test_the_monthly_figures_of_many_rows_match_the_rows(
         figures = stats(capsys, config, month)
         assert figures["donations"] == counts[month]
         assert Decimal(str(figures["total_base"])) == Decimal(totals[month]) / 100
+
+
+def test_past_the_exact_ids_the_filter_still_finds_every_conflict(
+    config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same file read with 50 ids remembered exactly, the rest in the filter."""
+    from bot.sources import native_csv
+
+    monkeypatch.setattr(native_csv, "_EXACT_IDS", 50)
+    lines = ["id,date,amount,currency"]
+    lines += [f"k{i},2025-10-{1 + i % 28:02d}T12:00:00Z,{1 + i % 9}.00,EUR" for i in range(2000)]
+    lines.append("k10,2025-10-11T12:00:00Z,2.00,EUR")  # the same row as line 12: a duplicate
+    lines.append("k1500,2025-10-01T12:00:00Z,99.00,EUR")  # a conflict with line 1502
+    lines.append("k1999,2025-10-12T12:00:00Z,1.00,EUR")  # a conflict with line 2001 (2.00 there)
+    path = tmp_path / "filter.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = cli(capsys, config, "import", "csv", str(path))
+    assert code == 1
+    assert f"{path}:2003: id: 'k1500' is also on line 1502 with different data" in err
+    assert f"{path}:2004: id: 'k1999' is also on line 2001 with different data" in err
+    assert "k10'" not in err
+    code, out, err = cli(capsys, config, "import", "csv", str(path), "--skip-invalid")
+    assert code == 0 and "imported: 2000" in out and "twice in the file): 1" in out, err
+    expected_total = sum(Decimal(1 + i % 9) for i in range(2000))
+    assert Decimal(str(stats(capsys, config, "2025-10")["total_base"])) == expected_total

@@ -12,10 +12,10 @@ such a date is never guessed. Dotted dates (``01.12.2025``) are always day first
 
 An id seen twice in one file with different data is a conflict, reported as a
 bad row; the same row twice is a duplicate, stored once; a later row of the same
-id whose status is ``refunded`` or ``disputed`` is that donation's refund. Ids are remembered in a
-compact filter (4 bytes a row) rather than whole, so a file of millions of rows
-is checked in little memory: a row the filter flags is held back and decided
-after a second, quick pass over the ids.
+id whose status is ``refunded`` or ``disputed`` is that donation's refund. A file of
+millions of rows is checked in little memory: the first 250,000 ids are remembered
+exactly, the rest in a compact filter; a row whose id may have come before is held
+back and decided after a second, quick pass over the ids.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import codecs
 import csv
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Literal
@@ -268,37 +268,56 @@ class _FastRows:
         return amount
 
 
-_BLOOM_BITS_PER_ROW = 32  # with three probes: about one row in 1,400 flagged by mistake
+_EXACT_IDS = 250_000  # ids remembered exactly (about 25 MB at most), then in the filter
+_BLOOM_BITS_PER_ROW = 32  # with two probes: about one row in 270 flagged by mistake
 
 
-@dataclass(slots=True)
 class _SeenIds:
-    """Which ids a file has shown so far, in 4 bytes a row: a Bloom filter (three probes).
+    """Which ids a file has shown so far.
 
-    ``maybe_seen`` may say yes for an id never added (rarely), never no for one added.
+    The first :data:`_EXACT_IDS` exactly (a set: every spreadsheet fits); past them, a
+    Bloom filter of 4 bytes a row (two probes), which may say yes for an id never added
+    (rarely), never no for one added. Memory stays bounded whatever the file's size.
     """
 
-    rows: int
-    bits: bytearray = field(init=False)
-    mask: int = field(init=False)
+    __slots__ = ("bits", "exact", "mask", "rows")
 
-    def __post_init__(self) -> None:
-        size = 1 << max(13, (self.rows * _BLOOM_BITS_PER_ROW).bit_length())
-        self.bits = bytearray(size >> 3)
-        self.mask = size - 1
+    def __init__(self, rows: int) -> None:
+        self.rows = rows
+        self.exact: set[str] | None = set()
+        self.bits = bytearray()
+        self.mask = 0
 
     def add(self, key: str) -> bool:
         """Remember ``key``; whether it may have been added before."""
+        exact = self.exact
+        if exact is not None:
+            if key in exact:
+                return True
+            exact.add(key)
+            if len(exact) >= _EXACT_IDS:
+                self._to_filter(exact)
+            return False
+        return self._bloom(key)
+
+    def _to_filter(self, exact: set[str]) -> None:
+        size = 1 << max(13, (max(self.rows, len(exact)) * _BLOOM_BITS_PER_ROW).bit_length())
+        self.bits = bytearray(size >> 3)
+        self.mask = size - 1
+        self.exact = None
+        for key in exact:
+            self._bloom(key)
+
+    def _bloom(self, key: str) -> bool:
         h = hash(key)
         bits, mask = self.bits, self.mask
-        a, b, c = h & mask, (h >> 21) & mask, (h >> 42) & mask
-        seen = bool(
-            bits[a >> 3] & (1 << (a & 7)) and bits[b >> 3] & (1 << (b & 7)) and bits[c >> 3] & (1 << (c & 7))
-        )
-        bits[a >> 3] |= 1 << (a & 7)
-        bits[b >> 3] |= 1 << (b & 7)
-        bits[c >> 3] |= 1 << (c & 7)
-        return seen
+        a, b = h & mask, (h >> 32) & mask
+        ia, ma, ib, mb = a >> 3, 1 << (a & 7), b >> 3, 1 << (b & 7)
+        if bits[ia] & ma and bits[ib] & mb:
+            return True
+        bits[ia] |= ma
+        bits[ib] |= mb
+        return False
 
 
 @dataclass(slots=True)
