@@ -181,8 +181,12 @@ class Service:
                 self.senders["console"] = ConsoleSender(
                     self._console, default_dir=self.config.data_dir / "console"
                 )
+            if "discord-webhook" in platforms:  # plain HTTPS posts: nothing to connect or supervise
+                from bot.chat.discord.webhook import DiscordWebhookSender
+
+                self.senders["discord-webhook"] = DiscordWebhookSender(self.config)
             commands = CommandService(self.core, publish=self.publish, now=self.clock)
-            for platform in sorted(platforms - {"console"}):
+            for platform in sorted(platforms - {"console", "discord-webhook"}):
                 self.connected[platform] = asyncio.Event()
                 self.metrics.adapter_up[platform] = False
                 task = asyncio.create_task(self._supervise(platform, commands), name=f"{platform} adapter")

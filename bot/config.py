@@ -409,7 +409,31 @@ class DiscordTarget(TargetBase):
     publish: bool = False  # crosspost when the channel is an announcement channel
 
 
-Target = Annotated[ConsoleTarget | MatrixTarget | DiscordTarget, Field(discriminator="platform")]
+# A channel webhook's URL, as Discord shows it under Integrations > Webhooks > Copy Webhook URL.
+WEBHOOK_URL = re.compile(r"https?://[^/\s]+(/api(/v\d+)?)?/webhooks/(\d{1,20})/([\w.-]{1,200})")
+
+
+class DiscordWebhookTarget(TargetBase):
+    """A Discord channel reached through its webhook: no bot account (as MonitoRSS setups do)."""
+
+    platform: Literal["discord-webhook"]
+    url_env: EnvName  # the variable holding https://discord.com/api/webhooks/<id>/<token>
+    mention_role: Annotated[int, Field(gt=0)] | None = None
+    # A forum (or media) channel's webhook: each bulletin opens a post named by its title.
+    forum: bool = False
+    # Or every bulletin goes into this existing thread of the webhook's channel.
+    thread_id: Annotated[int, Field(gt=0)] | None = None
+
+    @model_validator(mode="after")
+    def _one_place(self) -> DiscordWebhookTarget:
+        if self.forum and self.thread_id is not None:
+            raise ValueError("forum and thread_id cannot both be set: a forum post, or an existing thread")
+        return self
+
+
+Target = Annotated[
+    ConsoleTarget | MatrixTarget | DiscordTarget | DiscordWebhookTarget, Field(discriminator="platform")
+]
 
 
 class Config(Section):
@@ -498,7 +522,7 @@ class Config(Section):
             return None
         return self.resolve(self.news.templates_dir)
 
-    def target(self, name: str) -> ConsoleTarget | MatrixTarget | DiscordTarget:
+    def target(self, name: str) -> ConsoleTarget | MatrixTarget | DiscordTarget | DiscordWebhookTarget:
         for target in self.targets:
             if target.name == name:
                 return target
@@ -550,6 +574,15 @@ class Config(Section):
                 problems.append(self._secret_problem(("matrix", "password_env"), self.matrix.password_env))
         if self.discord is not None and "discord" in used:
             problems.append(self._secret_problem(("discord", "token_env"), self.discord.token_env))
+        for i, target in enumerate(self.targets):
+            if isinstance(target, DiscordWebhookTarget) and target.enabled:
+                problem = self._secret_problem(("targets", i, "url_env"), target.url_env)
+                if problem is None and not WEBHOOK_URL.fullmatch(os.environ[target.url_env].strip()):
+                    problem = (
+                        f"{self.where('targets', i, 'url_env')}: targets[{i}].url_env: {target.url_env} is not "
+                        "a Discord webhook URL (https://discord.com/api/webhooks/<id>/<token>)"
+                    )
+                problems.append(problem)
         return [p for p in problems if p] + self.source_token_problems()
 
     def secret_warnings(self) -> list[str]:

@@ -53,7 +53,7 @@ def every_key(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) 
 def test_the_example_loads_with_every_section_filled() -> None:
     config = load_config(EXAMPLE)
     assert config.project.name == "Donor Friends"
-    assert {t.platform for t in config.targets} == {"console", "matrix", "discord"}
+    assert {t.platform for t in config.targets} == {"console", "matrix", "discord", "discord-webhook"}
     assert config.matrix is not None and config.discord is not None and config.goals
     hooks = config.webhooks
     assert all(

@@ -27,6 +27,10 @@ async def open_senders(config: Config, platforms: Iterable[str]) -> tuple[dict[s
                 from bot.chat.discord import open_sender as open_discord
 
                 senders[platform] = await open_discord(config)
+            elif platform == "discord-webhook":
+                from bot.chat.discord.webhook import open_sender as open_webhook
+
+                senders[platform] = await open_webhook(config)
             elif platform == "matrix":
                 from bot.chat.matrix import open_sender as open_matrix
 

@@ -467,6 +467,7 @@ class DiscordEmulator:
             ("POST", r"/channels/(\d+)/messages/(\d+)/threads", self._start_thread, True),
             ("POST", r"/interactions/(\d+)/([^/]+)/callback", self._interaction_callback, False),
             ("POST", rf"/webhooks/{app}/([^/]+)", self._followup, False),
+            ("POST", r"/webhooks/(\d+)/([^/]+)", self._execute_webhook, False),
             ("GET", rf"/webhooks/{app}/([^/]+)/messages/@original", self._get_original, False),
             ("PATCH", rf"/webhooks/{app}/([^/]+)/messages/@original", self._edit_original, False),
         ]
@@ -668,6 +669,63 @@ class DiscordEmulator:
             "nonce": body.get("nonce"),
             "components": [],
         }
+
+    # --- REST: channel webhooks (Webhook resource, Execute Webhook) ------------------------
+
+    def webhook_url(self, channel: Channel) -> str:
+        """A new webhook of ``channel``, as the URL Discord's settings copy."""
+        webhook_id, token = self.world.add_webhook(channel)
+        return f"{self.api_base}/webhooks/{webhook_id}/{token}"
+
+    async def _execute_webhook(self, record: RecordedRequest, webhook_id: str, token: str) -> web.Response:
+        hook = self.world.webhooks.get(int(webhook_id))
+        if hook is None:
+            return _error(404, 10015, "Unknown Webhook")
+        if hook[0] != token:
+            return _error(401, 50027, "Invalid Webhook Token")
+        channel = self.world.channel(hook[1])
+        assert channel is not None
+        body = record.json or {}
+        problem = _message_problem(body, record.files)
+        if problem:
+            return problem
+        thread_id = record.query.get("thread_id")
+        thread_name = body.get("thread_name")
+        where = channel
+        if thread_id:
+            thread = self.world.channel(int(thread_id))
+            if thread is None or thread.parent_id != channel.id:
+                return _error(400, 10003, "Unknown Channel")
+            where = thread
+        elif thread_name:
+            if channel.type not in (15, 16):
+                return _error(400, 220003, "Webhooks can only create threads in forum channels")
+            if not 1 <= len(str(thread_name)) <= 100:
+                return _error(400, 50035, "Invalid Form Body", {"thread_name": _too_long(100)})
+            where = Channel(self.world.ids.next(), channel.guild_id, str(thread_name), type=11,
+                            parent_id=channel.id, owner_id=int(webhook_id))  # fmt: skip
+            self.world.threads.append(where)
+        elif channel.type in (15, 16):
+            return _error(
+                400, 220001, "Webhooks posted to forum channels must have a thread_name or thread_id"
+            )
+        limited, headers = self._take(self._message_buckets, int(webhook_id), self.message_bucket_limit,
+                                      self.message_bucket_window, f"webhook-{webhook_id}")  # fmt: skip
+        if limited:
+            return _rate_limited(headers)
+        author = {
+            "id": webhook_id,
+            "username": "Donor News",
+            "avatar": None,
+            "discriminator": "0000",
+            "bot": True,
+        }
+        payload = self._message(body, record.files, channel_id=where.id, author=author)
+        payload["webhook_id"] = webhook_id
+        self.messages.setdefault(where.id, []).append(StoredMessage(payload, record, record.files))
+        if record.query.get("wait") in ("1", "true", "True"):
+            return _json(payload, headers=headers)
+        return web.Response(status=204, headers=headers)
 
     # --- REST: interactions ---------------------------------------------------------------
 

@@ -257,10 +257,22 @@ class World:
         )
         self.allowed_intents = 0  # the application has no privileged intent enabled
         self.threads: list[Channel] = []
+        # A forum channel (type 15), reached through its webhook only (not in the bot's server view).
+        self.forum = Channel(ids.next(), guild_id, "donor-news", type=15, position=4)
+        self.webhooks: dict[int, tuple[str, int]] = {}  # webhook id -> (token, channel id)
 
     def channel(self, channel_id: int) -> Channel | None:
         """A channel or a thread of the server."""
-        return next((c for c in [*self.guild.channels, *self.threads] if c.id == channel_id), None)
+        return next(
+            (c for c in [*self.guild.channels, self.forum, *self.threads] if c.id == channel_id), None
+        )
+
+    def add_webhook(self, channel: Channel) -> tuple[int, str]:
+        """A channel webhook (Server Settings > Integrations > Webhooks): its id and token."""
+        webhook_id = self.ids.next()
+        token = f"wh-{webhook_id}-" + "x" * 60
+        self.webhooks[webhook_id] = (token, channel.id)
+        return webhook_id, token
 
     def person(self, user_id: int) -> Member | None:
         return next((m for m in self.guild.members if m.id == user_id), None)
