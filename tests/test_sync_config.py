@@ -47,7 +47,7 @@ def test_a_valid_sources_section_and_its_defaults() -> None:
         ('[sources.opencollective]\nslug = "x"\napi_url = "ftp://example.org"\n',
          "config.toml:6: sources.opencollective.api_url: 'ftp://example.org' is not an http(s) URL"),
         ('[sources.stripe]\nsecret_key_env = "sk_live_123 456"\n',
-         "config.toml:5: sources.stripe.secret_key_env: 'sk_live_123 456' is not an environment variable name"),
+         "config.toml:5: sources.stripe.secret_key_env: this looks like a secret, not a variable name"),
         ("[sources.stripe]\n", "config.toml:4: sources.stripe.secret_key_env: required key is missing"),
         ('[sources.github_sponsors]\ntoken_env = "GH"\nlogin = "a b"\n',
          "config.toml:6: sources.github_sponsors.login: 'a b' is not a GitHub login"),

@@ -223,3 +223,26 @@ def test_an_organisation_s_sponsors_are_read_by_its_login(
     config = github_config(tmp_path, server.url, 'login = "nobody-here"\n')
     code, out, _ = cli(capsys, config, "sync")
     assert code == 1 and "sources.github_sponsors.login: GitHub has no account 'nobody-here'" in out
+
+
+async def test_github_s_rate_limit_403_is_waited_out_until_its_reset(
+    tmp_path: Path, github: tuple[FakeGitHub, ServerThread]
+) -> None:
+    from bot.sources.sync.runner import build_sources, sync_once
+
+    fake, server = github
+    fake.rate_limited, fake.reset_in = 1, 40
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    config = load_config(github_config(tmp_path, server.url))
+    [source], _ = build_sources(config, sleep=sleep)
+    core = await Core.open(config)
+    try:
+        report = await sync_once(core.ledger, source)
+    finally:
+        await core.close()
+    assert report.error is None and report.new > 0  # not taken for a refused token
+    assert len(waits) == 1 and 35 <= waits[0] <= 42  # until X-RateLimit-Reset, and a second

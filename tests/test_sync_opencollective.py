@@ -51,9 +51,16 @@ def test_a_sync_stores_the_months_an_independent_computation_gives_and_a_second_
         fake.invalid
     )  # every query the bot sent is valid for the real schema
 
-    code, out, err = cli(capsys, config, "sync", "opencollective")
+    code, out, err = cli(capsys, config, "sync", "opencollective", "--json")
     assert code == 0, err
-    assert "  new: 0\n" in out
+    [report] = json.loads(out)
+    assert report["source"] == "opencollective" and report["ok"] and report["new"] == 0
+    newest = max(t.created_at for t in fake.transactions if t.kind == "CONTRIBUTION")
+    overlap = [t for t in fake.transactions if t.kind == "CONTRIBUTION" and t.type == "CREDIT"
+               and t.created_at >= newest - timedelta(hours=1)]  # fmt: skip
+    assert (
+        report["duplicates"] == len(overlap) and report["cursor"] == newest.isoformat()
+    )  # read again, stored once
     for month in MONTHS:
         assert month_figures(capsys, config, month) == expected[month], month
 
@@ -242,6 +249,10 @@ def test_a_missing_token_variable_is_a_configuration_error(
     assert "sources.opencollective.token_env: environment variable OC_TOKEN is not set" in err
     code, _, err = cli(capsys, config, "check-config")
     assert code == 2 and "sources.opencollective.token_env: environment variable OC_TOKEN is not set" in err
+    monkeypatch.setenv("OC_TOKEN", "a-token")
+    code, out, err = cli(capsys, config, "check-config")
+    assert code == 0, err
+    assert "  sync: opencollective (every 60 min)" in out
 
 
 @pytest.mark.parametrize("failure", ["5xx", "schema", "network"])

@@ -411,4 +411,10 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  project: {config.project.name} ({config.project.timezone}, {config.project.locale})")
     print(f"  ledger: {config.ledger_path}")
     print(f"  targets: {targets}")
+    pulled = config.sources.configured()
+    if pulled:
+        every = ", ".join(
+            f"{key.replace('_', '-')} (every {s.interval_minutes:g} min)" for key, s in pulled.items()
+        )
+        print(f"  sync: {every}")
     return 0

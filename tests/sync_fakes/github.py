@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import csv
 import json
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -86,6 +87,8 @@ class FakeGitHub:
     activities: list[Activity] = field(default_factory=list)
     queries: list[dict[str, Any]] = field(default_factory=list)
     invalid: list[str] = field(default_factory=list)
+    rate_limited: int = 0  # answer this many next requests as GitHub does when the hour's points are spent
+    reset_in: int = 30  # seconds until X-RateLimit-Reset
 
     def _activities(self, info: Any, **args: Any) -> dict[str, Any]:
         first = args.get("first")
@@ -134,6 +137,14 @@ class FakeGitHub:
                 {"message": "Bad credentials", "documentation_url": "https://docs.github.com/graphql"},
                 status=401,
             )
+        if self.rate_limited > 0:
+            self.rate_limited -= 1
+            return web.json_response(
+                {"message": "API rate limit exceeded for user ID 1.", "documentation_url": "https://docs.github.com/rest"},
+                status=403,
+                headers={"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0", "X-RateLimit-Used": "5000",
+                         "X-RateLimit-Reset": str(int(time.time()) + self.reset_in)},
+            )  # fmt: skip
         payload = json.loads(await request.text())
         self.queries.append(payload)
         schema = schemas.load(schemas.GITHUB)

@@ -4,7 +4,8 @@ Requests go only to the configured URL (redirects are not followed). Each client
 keeps within a request budget per minute (Open Collective allows 10 a minute to
 anonymous clients, 100 with a token); a 429 is waited out as its ``Retry-After``
 says, up to :data:`MAX_WAIT` seconds, else the sync fails and is retried at the
-next interval. A refused token (401, 403 or the API's own "unauthorized" error)
+next interval. GitHub answers a rate limit with 403 and ``X-RateLimit-Remaining: 0``
+(then ``X-RateLimit-Reset`` says when) or ``Retry-After``: treated the same. A refused token (401, 403 or the API's own "unauthorized" error)
 is a :class:`SyncError` naming the config key and the variable that holds it.
 """
 
@@ -59,6 +60,19 @@ class TokenRef:
 
     def redact(self, text: str) -> str:
         return text.replace(self.value, "[token]") if self.value else text
+
+
+def _exhausted(headers: Mapping[str, str]) -> bool:
+    """A 403 that is a rate limit: GitHub's primary (no requests left) or secondary (Retry-After)."""
+    return headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in headers
+
+
+def _until_reset(reset: str | None) -> float | None:
+    """Seconds until ``X-RateLimit-Reset`` (a Unix time), or None."""
+    try:
+        return max(float(reset or "") - time.time(), 0.0) + 1.0  # a second past, as GitHub advises
+    except ValueError:
+        return None
 
 
 async def _read_body(response: aiohttp.ClientResponse) -> bytes:
@@ -159,6 +173,11 @@ class GraphQLClient:
                 ) as response:
                     status = response.status
                     retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+                    if status == 403 and _exhausted(response.headers):
+                        # GitHub says "rate limited" with 403 and its X-RateLimit headers, not 429.
+                        status = 429
+                        if retry_after is None:
+                            retry_after = _until_reset(response.headers.get("X-RateLimit-Reset"))
                     raw = await _read_body(response)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 raise SyncError(
