@@ -145,3 +145,32 @@ async def test_two_crowd_months_reach_an_announcement_channel_whole_within_disco
     assert len({m.request.json["nonce"] for t in threads for m in emulator.sent(t.id)}) == sum(
         len(emulator.sent(t.id)) for t in threads
     ), "a nonce per part"
+
+
+async def test_a_crosspost_over_discords_hourly_limit_stays_owed_is_shown_by_status_and_is_published_later(
+    discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator
+) -> None:
+    config = with_ledger(discord_config, demo_ledger)
+    channel = emulator.world.announcements.id
+    now = emulator.now()
+    emulator.crossposts[channel] = [now - 60.0] * 10  # ten crossposts in the last hour: none left
+
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "annonces")
+
+    assert "annonces: pending" in out and "crosspost limit" in out, out + err
+    assert "annonces: sent" not in out
+    [posted] = emulator.sent(channel)
+    assert not posted.payload["flags"] & 1, "posted, not published"
+    assert emulator.threads_of(channel), "the rest of the bulletin is there already"
+    code, status, err = await donorbot(config, "status")
+    assert "annonces" in status and "pending" in status and "crosspost limit" in status, status + err
+
+    emulator.clock_offset += 3600  # the window has passed: the next post (or run's sweep) publishes
+    code, out, err = await donorbot(config, "post", "--month", "2025-12", "--target", "annonces")
+
+    assert code == 0 and "annonces: sent" in out, out + err
+    assert emulator.sent(channel) == [posted] and posted.payload["flags"] & 1, "published, not posted again"
+    thread = emulator.threads_of(channel)[0]
+    assert len({m.id for m in emulator.sent(thread.id)}) == len(emulator.sent(thread.id)), "no part twice"
+    accepted = [r for r in emulator.calls("POST", r"/crosspost$") if r.status == 200]
+    assert len(accepted) == 1
