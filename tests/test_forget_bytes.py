@@ -217,3 +217,38 @@ async def test_every_ledger_connection_sets_secure_delete(tmp_path: Path) -> Non
             assert tuple(await cursor.fetchone() or ()) == (1,)
     finally:
         await ledger.close()
+
+
+def test_forget_deletes_what_the_intake_spool_set_aside_about_the_person(tmp_path: Path) -> None:
+    """The spool keeps refused webhook deliveries (with the donor's email) for the maintainer."""
+    from datetime import UTC, datetime
+
+    from bot.ledger.models import NewDonation
+    from bot.ledger.privacy import forget_in_spool
+    from bot.sources.webhooks.spool import Spool
+
+    def gift(n: int, email: str, name: str = NAME, message: str = MESSAGE) -> NewDonation:
+        return NewDonation(
+            source="kofi", external_id=f"tx-{n}", amount=500, currency="EUR",
+            received_at=datetime(2026, 10, 2, tzinfo=UTC), donor_id=f"email:{email}",
+            public=True, display_name=name, message=message,
+        )  # fmt: skip
+
+    path = tmp_path / "donorbot.intake.sqlite3"
+    spool = Spool(path)
+    try:
+        refused = [
+            spool.add("kofi", [gift(1, EMAIL)]),
+            spool.add("kofi", [gift(2, "other@example.org", "Other", "hi")]),
+        ]
+        spool.add("kofi", [gift(3, EMAIL, "Zoe Q", "later")])  # still waiting for the ledger
+        for entry in refused:
+            spool.set_aside(entry, "amount out of range")
+    finally:
+        spool.close()
+    assert forget_in_spool(path, f"email:{EMAIL}") == (1, 1)
+    with sqlite3.connect(path) as db:
+        assert db.execute("SELECT count(*) FROM poison").fetchone() == (1,)  # the other person's stays
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (1,)  # never a donation dropped
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
+    assert NAME.encode() not in data and MESSAGE.encode() not in data

@@ -86,8 +86,23 @@ def cmd_forget(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
 
     async def body(core: Any) -> int:
+        from bot.ledger.privacy import forget_in_spool
+        from bot.sources.webhooks.spool import spool_path
+
         done = await _forget(core, args.donor, identity)
-        if not done.changed:
+        # The intake spool is a file of its own: what the ledger refused stays there, named.
+        dropped, waiting = await asyncio.to_thread(
+            forget_in_spool, spool_path(core.config.ledger_path), identity
+        )
+        if dropped:
+            print(f"{args.donor}: {dropped} webhook delivery(ies) set aside in the intake spool deleted")
+        if waiting:
+            print(
+                f"{args.donor}: {waiting} webhook delivery(ies) still queued for the ledger; run forget again"
+                " once donorbot run has stored them",
+                file=sys.stderr,
+            )
+        if not done.changed and not dropped:
             print(f"{args.donor}: nothing held about this donor; nothing changed")
             return 0
         print(f"{args.donor}: forgotten")

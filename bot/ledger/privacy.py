@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.ledger.ids import forget_matches
@@ -28,7 +30,7 @@ from bot.ledger.rollups import APPLY_DELTA
 if TYPE_CHECKING:
     from bot.ledger.store import Ledger
 
-__all__ = ["Forgotten", "export_donor", "forget", "random_donor_key"]
+__all__ = ["Forgotten", "export_donor", "forget", "forget_in_spool", "random_donor_key"]
 
 THANKS = "thanks:"
 
@@ -206,3 +208,32 @@ async def export_donor(ledger: Ledger, identity: str) -> dict[str, Any]:
             for kind, target, state, ids, created, updated in thanks
         ],
     }
+
+
+def forget_in_spool(spool: Path, identity: str) -> tuple[int, int]:
+    """Erase a person from the webhook intake's spool file, if there is one.
+
+    Entries the ledger refused (set aside, kept for the maintainer) that came from the
+    person are deleted; entries still waiting for the ledger are counted, not touched (a
+    donation is never dropped): once stored, a second ``forget`` unlinks them too. Returns
+    (entries deleted, entries waiting). Synchronous: call it in a thread.
+    """
+    if not spool.exists():
+        return 0, 0
+    db = sqlite3.connect(spool, isolation_level=None, timeout=30)
+    try:
+        db.execute("PRAGMA secure_delete = ON")
+        names = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        of_person = "EXISTS (SELECT 1 FROM json_each(items) WHERE json_extract(value, '$.donor_id') = ?)"
+        deleted = waiting = 0
+        if "poison" in names:
+            deleted = db.execute(f"DELETE FROM poison WHERE {of_person}", (identity,)).rowcount
+        if "entries" in names:
+            waiting = int(
+                db.execute(f"SELECT count(*) FROM entries WHERE {of_person}", (identity,)).fetchone()[0]
+            )
+        if deleted:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return max(deleted, 0), waiting
+    finally:
+        db.close()
