@@ -65,7 +65,8 @@ def test_under_umask_000_the_ledger_its_wal_and_shm_backups_and_folders_are_priv
     try:
         assert proc.stdout is not None
         assert "donorbot running" in proc.stdout.readline()
-        side = {p.name: mode(p) for p in data.iterdir() if p.name.startswith("donorbot.sqlite3")}
+        names = ("donorbot.sqlite3", "donorbot.sqlite3-wal", "donorbot.sqlite3-shm")
+        side = {p.name: mode(p) for p in data.iterdir() if p.name in names}
         assert side == {
             "donorbot.sqlite3": 0o600,
             "donorbot.sqlite3-wal": 0o600,
