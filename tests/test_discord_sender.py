@@ -435,3 +435,25 @@ async def test_a_missing_token_is_permanent_and_names_the_variable(
     with pytest.raises(PermanentDeliveryError, match="DONORBOT_DISCORD_TOKEN"):
         await sender.send(target(discord_config, "general"), bulletin(["Hello"]), "k")
     await sender.close()
+
+
+async def test_an_attachment_goes_along_in_the_thread(
+    sender: DiscordSender, discord_config: Config, emulator: DiscordEmulator
+) -> None:
+    from bot.chat.message import Attachment
+
+    listing = Attachment("donors-2025-12.txt", b"Person 1\nPerson 2\n", "text/plain", "Everyone named")
+    message = bulletin(["Hello donors."])
+    message = Message(
+        **{**{f: getattr(message, f) for f in message.__dataclass_fields__}, "attachments": (listing,)}
+    )
+    parts = MemoryParts()
+
+    ids = await sender.send(target(discord_config, "general"), message, "donorbot.general.2025-12.0", parts)
+
+    [announcement] = emulator.sent(emulator.world.general.id)
+    [file_message] = thread_of(emulator, emulator.world.general.id)
+    assert ids == [str(announcement.id), str(file_message.id)] and "file.0" in parts.done
+    [sent] = file_message.files
+    assert (sent.filename, sent.data) == ("donors-2025-12.txt", listing.data)
+    assert file_message.payload["attachments"][0]["description"] == "Everyone named"

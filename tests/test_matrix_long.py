@@ -221,3 +221,36 @@ async def test_donorbot_post_delivers_two_crowd_months_whole_to_a_plain_and_an_e
         ):
             check_delivery(posted[start:end], await bulletin_of(config, month))
         assert max(stored_size(matrix_world, room, p["event_id"]) for p in posted) < EVENT_LIMIT
+
+
+async def test_an_attachment_goes_along_as_an_m_file_in_the_thread_and_decrypts(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People
+) -> None:
+    from bot.chat.message import Attachment
+    from bot.news.render import Renderer
+    from tests.synapse.homeserver import download
+
+    alice = await people(matrix_world.admin)
+    room = await alice.create_room(invite=(matrix_world.bot.user_id,), encrypted=True)
+    config = write_config(tmp_path / "config.toml", matrix_world, {"news": room})
+    names = "\n".join(f"Person {n}" for n in range(500)).encode()
+    listing = Attachment("donors-2025-12.txt", names, "text/plain", "Everyone who chose to be named")
+    message = Renderer(config).message("# News\n\nHello.\n\n## Donations\n\nThank you all!", title="News")
+    message = Message(
+        **{**{f: getattr(message, f) for f in message.__dataclass_fields__}, "attachments": (listing,)}
+    )
+
+    ids, posted = await post_and_read(
+        tmp_path, matrix_world, alice, room, message, "donorbot.bulletin.news.f.0"
+    )
+
+    root, file = posted  # a short message: all headline, then its file
+    assert [root["event_id"], file["event_id"]] == ids
+    assert file["msgtype"] == "m.file" and file["decrypted"]
+    assert file["body"] == "Everyone who chose to be named" and file["filename"] == "donors-2025-12.txt"
+    assert (
+        file["m.relates_to"]["rel_type"] == "m.thread"
+        and file["m.relates_to"]["event_id"] == root["event_id"]
+    )
+    assert "url" not in file and file["file"]["url"].startswith("mxc://"), "uploaded encrypted"
+    assert download(matrix_world.server, file["file"]["url"], matrix_world.admin.access_token) != names
