@@ -148,7 +148,8 @@ def pseudonym(identity: str) -> str:
 
 def ledger_files(config: Path) -> dict[str, bytes]:
     folder = config.parent / "data"
-    return {p.name: p.read_bytes() for p in folder.iterdir() if p.name.startswith("donorbot.sqlite3")}
+    # The ledger, its -wal and -shm, and the webhook intake's spool (donorbot.intake.sqlite3*).
+    return {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file() and ".sqlite3" in p.name}
 
 
 def needles(*texts: str) -> list[bytes]:
@@ -188,6 +189,7 @@ def test_forget_while_run_runs_leaves_no_byte_of_the_donor_in_the_database_wal_o
         assert done.returncode == 0, done.stderr
         assert "forgotten" in done.stdout and "warning" not in done.stderr
         assert f"thanks deliveries removed: {thanks}" in done.stdout
+        assert "done by the running donorbot run" in done.stderr  # the process holding the ledger
 
     after = ledger_files(config)
     for name, data in after.items():
@@ -252,3 +254,62 @@ def test_forget_deletes_what_the_intake_spool_set_aside_about_the_person(tmp_pat
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (1,)  # never a donation dropped
     data = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert NAME.encode() not in data and MESSAGE.encode() not in data
+
+
+async def test_export_donor_shows_every_table_that_holds_the_person_and_forget_clears_them(
+    tmp_path: Path,
+) -> None:
+    """Aliases, reconciliation rows, per-month rollups: shown for the person, nobody else's; then gone."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.ledger.models import NewDonation, Reconcile
+    from bot.ledger.store import Ledger
+
+    ledger = await Ledger.open(tmp_path / "l.sqlite3", ZoneInfo("UTC"), KEY.encode())
+    try:
+        when = datetime(2026, 10, 2, 12, tzinfo=UTC)
+        await ledger.write(
+            [
+                NewDonation(
+                    source="stripe", external_id="ch_1", amount=900, currency="EUR", received_at=when,
+                    donor_id=f"email:{EMAIL}", aliases=("pi_1",), reconcile=Reconcile("webhook", 3600),
+                    public=True, display_name=NAME, message=MESSAGE,
+                ),
+                NewDonation(
+                    source="stripe", external_id="ch_2", amount=500, currency="EUR", received_at=when,
+                    donor_id="email:other@example.org", aliases=("pi_2",), public=True, display_name="Other",
+                ),
+            ]
+        )  # fmt: skip
+        exported = await ledger.export_donor(f"email:{EMAIL}")
+        [donation] = exported["donations"]
+        assert (donation["external_id"], donation["other_ids"], donation["reported_by"]) == (
+            "ch_1",
+            ["pi_1"],
+            ["webhook"],
+        )
+        assert exported["months"] == [
+            {"month": "2026-10", "donations": 1, "recurring": False, "organisation": False}
+        ]
+        assert exported["summary"] == {
+            "first_month": "2026-10",
+            "second_month": None,
+            "last_month": "2026-10",
+            "donations": 1,
+        }
+        assert "Other" not in str(exported) and "pi_2" not in str(exported) and "ch_2" not in str(exported)
+
+        done = await ledger.forget(f"email:{EMAIL}")
+        assert (done.donations, done.names_removed, done.messages_removed) == (1, 1, 1)
+        assert await ledger.query("SELECT count(*) FROM donation_matches WHERE donation = 1") == [(0,)]
+        emptied = await ledger.export_donor(f"email:{EMAIL}")
+        assert (
+            emptied["donations"] == emptied["months"] == emptied["thanks"] == []
+            and emptied["summary"] is None
+        )
+        # The payment itself stays (its ids are the platform's, not the person's): a redelivery is no new gift.
+        assert (await ledger.write([NewDonation(source="stripe", external_id="pi_1", amount=900, currency="EUR",
+                                                received_at=when, donor_id=f"email:{EMAIL}")])).inserted == 0  # fmt: skip
+    finally:
+        await ledger.close()

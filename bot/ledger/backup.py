@@ -50,6 +50,7 @@ def backup(source: Path, destination: Path) -> Copied:
         create_private_file(partial)
         src = sqlite3.connect(read_uri(source, "ro" if mode == "rw" else mode), uri=True, timeout=30)
         try:
+            src.execute("PRAGMA secure_delete = ON")  # set on every ledger connection
             # One read transaction: the counts and the copy see the same snapshot.
             src.execute("BEGIN")
             counts = _counts(src)

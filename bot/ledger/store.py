@@ -190,6 +190,8 @@ def _prepare_read_only(path: Path, uri: str, tz: ZoneInfo) -> list[str]:
     """Check a ledger that cannot be written: sound, current schema, months in ``tz``."""
     db = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
+        for pragma in CONNECTION_PRAGMAS:
+            db.execute(pragma)
         _check_sound(db, path)
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall()) if schema_version(db) else {}
         needs = []
@@ -345,6 +347,7 @@ class Ledger:
         def run() -> str | None:
             db = sqlite3.connect(health.read_uri(self.path, "ro"), uri=True)
             try:
+                db.execute(CONNECTION_PRAGMAS[0])  # secure_delete, on every ledger connection
                 return health.quick_check(db, self.path)
             finally:
                 db.close()
