@@ -312,3 +312,20 @@ async def test_a_wrong_token_is_refused_at_login(tmp_path: Path, matrix_world: M
     os.environ["DONORBOT_TEST_MATRIX_TOKEN"] = "syt_not_a_token"
     with pytest.raises(LoginFailed, match="refused the access token"):
         await open_sender(config)
+
+
+async def test_one_process_at_a_time_holds_the_bots_end_to_end_identity(
+    tmp_path: Path, matrix_world: MatrixWorld, people: People
+) -> None:
+    from bot.chat.matrix.store import IdentityInUse
+
+    alice = await people(matrix_world.admin)
+    room = await alice.create_room(invite=(matrix_world.bot.user_id,), encrypted=True)
+    first = await sender_for(tmp_path, matrix_world, room)
+    try:
+        with pytest.raises(IdentityInUse, match="in use by another donorbot process"):
+            await sender_for(tmp_path, matrix_world, room)
+    finally:
+        await first.close()
+    again = await sender_for(tmp_path, matrix_world, room)  # released when the first one closed
+    await again.close()
