@@ -127,6 +127,15 @@ def test_new_sponsorships_are_stored_as_their_first_payment_and_the_rest_is_said
     assert fake.queries[-1]["variables"]["since"] == (newest - timedelta(hours=1)).isoformat().replace(
         "+00:00", "Z"
     )
+    late = Sponsor(
+        "latecomer", "Late Comer", sponsorship_id="S_late", sponsorship_created=newest + timedelta(hours=2)
+    )
+    fake.activities.append(Activity("SA_late", "NEW_SPONSORSHIP", newest + timedelta(hours=2), late, 700))
+    code, out, _ = cli(capsys, config, "sync")
+    assert code == 0 and "  new: 1\n" in out
+    assert query(config, "SELECT amount, display_name FROM donations WHERE external_id = 'S_late'") == [
+        (700, "Late Comer")
+    ]
 
 
 async def test_a_sponsorship_received_by_webhook_and_then_synced_is_stored_once(
