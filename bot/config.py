@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
-from babel import Locale, UnknownLocaleError
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -79,11 +78,14 @@ def _timezone(value: str) -> str:
 
 
 def _locale(value: str) -> str:
+    # One path for every locale (the project's, a target's, --locale): a language donorbot has
+    # no texts in is refused here, so nothing is ever posted half in English.
+    from bot.i18n import UnsupportedLocale, resolve
+
     try:
-        Locale.parse(value.replace("-", "_"))
-    except (UnknownLocaleError, ValueError) as exc:
-        raise ValueError(f"{value!r} is not a locale Babel knows (e.g. fr, en, pt_BR)") from exc
-    return value.replace("-", "_")
+        return resolve(value).locale
+    except UnsupportedLocale as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _currency(value: str) -> str:
@@ -229,6 +231,7 @@ class Goal(Section):
 class NewsSettings(Section):
     dir: SafePath = Path("news")
     templates_dir: SafePath | None = None
+    named_donors_shown: Annotated[int, Field(ge=0, le=10000)] = 200
 
 
 class ScheduleSettings(Section):
@@ -528,6 +531,15 @@ class Config(Section):
                 return target
         known = ", ".join(t.name for t in self.targets) or "none"
         raise KeyError(f"no target named {name!r} (configured: {known})")
+
+    def locale_notes(self) -> list[str]:
+        """``key: note`` for each locale whose texts come from another catalogue (fr_CA -> fr)."""
+        from bot.i18n import resolve
+
+        places = [("project.locale", self.project.locale)] + [
+            (f"targets[{i}].locale", t.locale) for i, t in enumerate(self.targets) if t.locale
+        ]
+        return [f"{key}: {note}" for key, value in places if (note := resolve(value).note)]
 
     def locale_of(self, target: TargetBase | None) -> str:
         return (target.locale if target and target.locale else None) or self.project.locale

@@ -110,12 +110,17 @@ class Core:
 
     async def bulletin(self, month: Month, locale: str, *, image: bool | None = None) -> Message:
         """The month's news bulletin in ``locale`` (with its chart unless ``image`` is False)."""
-        report = await self.report(month)
+        report = await self.report(month, list_limit=self.config.news.named_donors_shown)
+        everyone = None
+        if report.public_count > len(report.public_donations):
+            # The bulletin names as many as news.named_donors_shown; the rest go along as a file,
+            # so that everyone who chose to be named is named somewhere.
+            everyone, _ = await self.ledger.public_donations(month.key, report.public_count)
         picture = None
         if image if image is not None else self.charts:
             picture = await self.chart(month, locale, report=report)
         news = news_items(self.config, month, locale)
-        return self.renderer.bulletin(report, locale, news=news, image=picture)
+        return self.renderer.bulletin(report, locale, news=news, image=picture, everyone=everyone)
 
     async def chart(
         self, month: Month, locale: str, *, report: reports.MonthReport | None = None

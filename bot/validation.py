@@ -100,6 +100,11 @@ def _webhook_secrets(config: Config, command: str) -> Verdict:
     return Verdict(warnings=config.secret_warnings())
 
 
+def _locales(config: Config, command: str) -> Verdict:
+    """A locale whose texts come from another region's catalogue (fr_CA -> fr): said, not refused."""
+    return Verdict(warnings=config.locale_notes())
+
+
 def _templates(config: Config, command: str) -> Verdict:
     """Every template compiles and every message renders (a typo must not wait for the 1st).
 
@@ -169,6 +174,7 @@ CHECKS: tuple[tuple[Check, frozenset[str]], ...] = (
     (_key_set, _DONORS - _SERVICE),
     (_service_secrets, _SERVICE),
     (_webhook_secrets, _LONG_RUNNING),
+    (_locales, _LONG_RUNNING),
     (_templates, frozenset({CHECKER})),
 )
 

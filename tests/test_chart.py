@@ -244,7 +244,7 @@ def test_highlighted_month_without_donors_renders() -> None:
     image = chart(history(3, end=Month(2025, 11)), Month(2025, 12), previous_record=330)
     bars = bar_runs(picture(image), 3)
     assert HIGHLIGHT_COLOUR not in [b.colour for b in bars]
-    assert "No donors are recorded for December 2025" in image.alt
+    assert "No donors are recorded in December 2025" in image.alt
 
 
 def test_odd_input_never_raises() -> None:
@@ -272,10 +272,13 @@ def test_locales_change_words_and_picture() -> None:
     assert "Goal “New servers”: 3,700.00 € of 10,000.00 € (37%)." in en.alt
     assert fr.alt.startswith("Diagramme en barres des donateurs par mois, de janvier 2025 à décembre 2025.")
     assert (
-        "En décembre 2025, la barre mise en évidence : 441 donateurs, dont 31 nouveaux et 410 fidèles."
+        "En décembre 2025, la barre mise en évidence\u202f: 441 donateurs, dont 31 nouveaux et 410 fidèles."
         in fr.alt
     )
-    assert "Objectif « Nouveaux serveurs » : 3\u202f700,00\xa0€ sur 10\u202f000,00\xa0€ (37\xa0%)." in fr.alt
+    assert (
+        "Objectif «\u202fNouveaux serveurs\u202f»\u202f: 3\u202f700,00\xa0€ sur 10\u202f000,00\xa0€ (37\xa0%)."
+        in fr.alt
+    )
     # Same data, same goal words: only the locale's month labels and numbers differ.
     en_plain = chart(months, Month(2025, 12), "en")
     fr_plain = chart(months, Month(2025, 12), "fr")
@@ -339,7 +342,7 @@ def test_goal_bar_alt_text_in_both_locales() -> None:
     assert en.alt == "Progress bar for the goal “New servers”: $13,000.00 of $10,000.00 (130%)."
     # Not reached yet: never rounded up to 100 %.
     assert fr.alt == (
-        "Barre de progression de l’objectif « Serveurs » : 9\u202f970,00\xa0€ sur 10\u202f000,00\xa0€ (99\xa0%)."
+        "Barre de progression de l’objectif «\u202fServeurs\u202f»\u202f: 9\u202f970,00\xa0€ sur 10\u202f000,00\xa0€ (99\xa0%)."
     )
     assert en.filename == fr.filename == "goal.png"
 

@@ -40,7 +40,7 @@ def broken_reply_template(tmp_path: Path) -> Path:
     repo = Path(__file__).resolve().parents[1]
     mine = tmp_path / "mine" / "en"
     mine.mkdir(parents=True)
-    for source in (repo / "templates" / "en").iterdir():
+    for source in (repo / "templates").iterdir():
         text = source.read_text(encoding="utf-8")
         if source.name == "replies.md.j2":
             text = text.replace("{% block donate %}", "{% block donate %}{{ nosuchthing.x }}")

@@ -34,7 +34,7 @@ def project(tmp_path: Path, extra: str = "") -> Path:
     """A project whose maintainer overrides every English template with a copy of their own."""
     mine = tmp_path / "mine" / "en"
     mine.mkdir(parents=True)
-    for source in (REPO / "templates" / "en").iterdir():
+    for source in (REPO / "templates").iterdir():
         (mine / source.name).write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     config = tmp_path / "config.toml"
     config.write_text(

@@ -170,8 +170,8 @@ async def test_other_languages_get_the_channel_target_language(
     bot: DiscordBot, emulator: DiscordEmulator
 ) -> None:
     world = emulator.world
-    in_french_channel = await emulator.interact("donate", locale="de", channel_id=world.announcements.id)
-    in_english_channel = await emulator.interact("donate", locale="de", channel_id=world.general.id)
+    in_french_channel = await emulator.interact("donate", locale="ja", channel_id=world.announcements.id)
+    in_english_channel = await emulator.interact("donate", locale="ja", channel_id=world.general.id)
     await answered(emulator, in_french_channel)
     await answered(emulator, in_english_channel)
 

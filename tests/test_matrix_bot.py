@@ -177,7 +177,7 @@ async def test_a_french_room_is_answered_in_french_and_a_thread_in_its_thread(
     answer = await bob.wait_for(french, lambda e: e.sender == bot and is_reply_to(asked)(e))
     relation = answer.source["content"]["m.relates_to"]
     assert relation["rel_type"] == "m.thread" and relation["event_id"] == root
-    assert "Merci d'y penser" in answer.body
+    assert "Merci d’y penser" in answer.body
 
 
 async def test_news_post_is_for_admins_and_a_v12_creator_outranks_everyone(

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
+from bot import i18n
 from bot.chat.message import Message
+from bot.i18n import N_
 from bot.months import Month
 from bot.news.render import RenderError
 
@@ -40,44 +42,28 @@ class CommandSpec:
     """One command as every platform shows it."""
 
     name: str  # "donors", "news post"
-    description: dict[str, str]  # locale -> text
+    description: str  # in English; translated by the catalogues (bot.i18n)
     takes_month: bool = False
     admin_only: bool = False
     ephemeral: bool = False  # where the platform can, only the asker sees the reply
 
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec(
-        "donors",
-        {
-            "en": "How many people gave in a month",
-            "fr": "Combien de personnes ont donné dans un mois",
-        },
-        takes_month=True,
-    ),
-    CommandSpec("goal", {"en": "Progress of our fundraising goals", "fr": "Où en sont nos objectifs"}),
-    CommandSpec(
-        "milestones",
-        {"en": "The milestones we reached together", "fr": "Les étapes franchies ensemble"},
-    ),
-    CommandSpec("donate", {"en": "How to support the project", "fr": "Comment soutenir le projet"}),
+    CommandSpec("donors", N_("How many people gave in a month"), takes_month=True),
+    CommandSpec("goal", N_("Progress of our fundraising goals")),
+    CommandSpec("milestones", N_("The milestones we reached together")),
+    CommandSpec("donate", N_("How to support the project")),
     CommandSpec(
         "news preview",
-        {"en": "Preview a month's news bulletin (admins)", "fr": "Aperçu des nouvelles d'un mois (admins)"},
+        N_("Preview a month's news bulletin (admins)"),
         takes_month=True,
         admin_only=True,
         ephemeral=True,
     ),
     CommandSpec(
-        "news post",
-        {
-            "en": "Post a month's news bulletin now (admins)",
-            "fr": "Publier les nouvelles d'un mois (admins)",
-        },
-        takes_month=True,
-        admin_only=True,
+        "news post", N_("Post a month's news bulletin now (admins)"), takes_month=True, admin_only=True
     ),
-    CommandSpec("help", {"en": "What I can do", "fr": "Ce que je sais faire"}),
+    CommandSpec("help", N_("What I can do")),
 )
 _BY_NAME = {spec.name: spec for spec in COMMANDS}
 log = logging.getLogger(__name__)
@@ -156,11 +142,6 @@ def parse_bang(text: str) -> tuple[str, str | None] | None:
 
 _WORD = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 
-_SORRY = {
-    "en": "Sorry, I cannot answer that right now: the maintainers have been told.",
-    "fr": "Désolé, je ne peux pas répondre pour l'instant : les mainteneurs ont été prévenus.",
-}
-
 
 @dataclass
 class CommandService:
@@ -178,7 +159,9 @@ class CommandService:
         except RenderError as exc:
             # A broken maintainer template: say so in the log, and give the member a short answer.
             log.error("/%s: %s", inv.command, exc)
-            text = _SORRY.get(inv.locale.split("_")[0], _SORRY["en"])
+            text = i18n.texts(inv.locale).gettext(
+                "Sorry, I cannot answer that right now: the maintainers have been told."
+            )
             return Reply(Message(markdown=text, text=text, html=f"<p>{text}</p>"), ephemeral=True, ok=False)
 
     async def _handle(self, inv: Invocation) -> Reply:

@@ -87,6 +87,29 @@ class ConsoleSender:
                     pass  # the chart is on disk, which is what this part is
                 await parts.record("image", str(path))
             ids.append(str(path))
+        # Files that go along (the full list of named donors) are written next to the chart.
+        for number, attachment in enumerate(message.attachments):
+            if folder is None:
+                break
+            path = folder / f"{key}-{Path(attachment.filename).name}"
+            part = f"attachment-{number}"
+            if parts.sent(part) is None:
+                try:
+                    folder.mkdir(parents=True, exist_ok=True)
+                    write_atomically(path, attachment.data)
+                except OSError as exc:
+                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                    why = "the disk is full" if full else (exc.strerror or str(exc))
+                    raise DeferredDeliveryError(
+                        f"the bulletin was printed but {attachment.filename} could not be written to {path}: {why}"
+                    ) from exc
+                try:
+                    print(f"[{attachment.filename}: {path}]\n", file=stream)
+                    stream.flush()
+                except (BrokenPipeError, ValueError, OSError):
+                    pass  # the file is on disk, which is what this part is
+                await parts.record(part, str(path))
+            ids.append(str(path))
         return ids
 
     async def close(self) -> None:

@@ -17,7 +17,17 @@ from bot.months import Month
 from bot.news.render import RenderError
 from bot.validation import validate
 
-__all__ = ["EXIT_CONFIG", "EXIT_ERROR", "fail", "load", "month_arg", "print_json", "run_async", "with_core"]
+__all__ = [
+    "EXIT_CONFIG",
+    "EXIT_ERROR",
+    "fail",
+    "load",
+    "locale_problem",
+    "month_arg",
+    "print_json",
+    "run_async",
+    "with_core",
+]
 
 EXIT_ERROR = 1
 EXIT_CONFIG = 2
@@ -28,6 +38,20 @@ log = logging.getLogger("donorbot")
 def fail(message: str, code: int = EXIT_ERROR) -> int:
     print(f"donorbot: {message}", file=sys.stderr)
     return code
+
+
+def locale_problem(locale: str) -> str | None:
+    """Why ``--locale`` cannot be used (no catalogue for its language), else None; a fallback
+    (fr_CA -> fr) is said on stderr."""
+    from bot.i18n import UnsupportedLocale, resolve
+
+    try:
+        found = resolve(locale)
+    except UnsupportedLocale as exc:
+        return str(exc)
+    if found.note:
+        print(f"warning: --locale: {found.note}", file=sys.stderr)
+    return None
 
 
 def load(args: argparse.Namespace, command: str | None = None) -> Config:

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bot.cli.common import EXIT_CONFIG, fail, load, month_arg, print_json, with_core
+from bot.cli.common import EXIT_CONFIG, fail, load, locale_problem, month_arg, print_json, with_core
 from bot.config import Config, ConfigError, load_config
 from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("preview", help="print a month's bulletin")
     p.add_argument("--month", type=month_arg)
-    p.add_argument("--locale", help="fr, en, ... (default: the project's)")
+    p.add_argument("--locale", help="en, fr, de, es, it, pt_BR, nl, pl... (default: the project's)")
     p.add_argument("--format", choices=("markdown", "text", "html"), default="markdown")
     p.set_defaults(func=cmd_preview)
 
@@ -115,7 +115,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     config_path = folder / "config.toml"
     config_path.write_text(demo_config_text(folder, end), encoding="utf-8")
     (folder / "news" / f"{end}.md").write_text(_DEMO_NEWS, encoding="utf-8")
-    (folder / "news" / f"{end}.fr.md").write_text(_DEMO_NEWS_FR, encoding="utf-8")
+    for language, news in _DEMO_NEWS_BY_LANGUAGE.items():
+        (folder / "news" / f"{end}.{language}.md").write_text(news, encoding="utf-8")
     for leftover in folder.glob("demo.sqlite3*"):
         leftover.unlink()
     os.environ["DONORBOT_DEMO_PSEUDONYM_KEY"] = DEMO_KEY
@@ -153,15 +154,72 @@ who tested the betas!
 We will be at the community conference in March: come and say hello at our stand.
 """
 
-_DEMO_NEWS_FR = """### Une nouvelle version
+# The demo's news in every language the bulletins speak, so that each preview is in one language.
+_DEMO_NEWS_BY_LANGUAGE = {
+    "fr": """### Une nouvelle version
 
-La version 3.0 est sortie : une fenêtre de réglages repensée et un démarrage plus rapide. Merci à
-toutes celles et ceux qui ont testé les bêtas !
+La version 3.0 est sortie\u202f: une fenêtre de réglages repensée et un démarrage plus rapide. Merci à
+toutes celles et ceux qui ont testé les bêtas\u202f!
 
 ### Venez nous voir
 
-Nous serons à la conférence communautaire en mars : passez nous dire bonjour sur notre stand.
-"""
+Nous serons à la conférence communautaire en mars\u202f: passez nous dire bonjour sur notre stand.
+""",
+    "de": """### Eine neue Version
+
+Version 3.0 ist da, mit einem überarbeiteten Einstellungsfenster und schnellerem Start. Danke an alle,
+die die Betaversionen getestet haben!
+
+### Besucht uns
+
+Im März sind wir auf der Community-Konferenz: Kommt an unserem Stand vorbei und sagt Hallo.
+""",
+    "es": """### Una nueva versión
+
+Ya está disponible la versión 3.0, con una ventana de ajustes rediseñada y un arranque más rápido.
+¡Gracias a todas las personas que probaron las betas!
+
+### Ven a vernos
+
+En marzo estaremos en la conferencia de la comunidad: pasa a saludarnos por nuestro stand.
+""",
+    "it": """### Una nuova versione
+
+È uscita la versione 3.0, con una finestra delle impostazioni riprogettata e un avvio più rapido.
+Grazie a tutte le persone che hanno provato le beta!
+
+### Venite a trovarci
+
+A marzo saremo alla conferenza della comunità: passate a salutarci al nostro stand.
+""",
+    "pt_BR": """### Uma nova versão
+
+A versão 3.0 chegou, com uma janela de configurações redesenhada e uma inicialização mais rápida.
+Obrigado a todo mundo que testou as versões beta!
+
+### Venha nos ver
+
+Em março estaremos na conferência da comunidade: passe no nosso estande para dizer oi.
+""",
+    "nl": """### Een nieuwe versie
+
+Versie 3.0 is uit, met een vernieuwd instellingenvenster en een snellere start. Dank aan iedereen
+die de bètaversies heeft getest!
+
+### Kom langs
+
+In maart staan we op de communityconferentie: kom gerust even hallo zeggen bij onze stand.
+""",
+    "pl": """### Nowa wersja
+
+Wersja 3.0 jest już dostępna: ma odświeżone okno ustawień i szybciej się uruchamia. Dziękujemy
+wszystkim, którzy testowali wersje beta!
+
+### Odwiedź nas
+
+W marcu będziemy na konferencji społeczności: wpadnij przywitać się przy naszym stoisku.
+""",
+}
 
 
 # --- stats and preview -----------------------------------------------------------------------
@@ -181,61 +239,104 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _print_table(config: Config, report: Any) -> None:
+    """The figures as a table whose labels and values speak the project's language."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
-    locale = config.project.locale
+    from bot import i18n
+
+    found = i18n.resolve(config.project.locale)
+    locale, t = found.locale, i18n.translations(found.catalogue)
     base = report.base_currency
 
     def money(minor: int | None, code: str = base) -> str:
         return "–" if minor is None else wording.money(minor, code, locale)
 
-    def delta(change: Any) -> str:
-        return "" if change is None or change.delta is None else f"{change.delta:+d}"
+    def count(n: int) -> str:
+        return wording.number(n, locale)
 
-    table = Table(
-        title=f"{config.project.name}: {wording.month_name(report.month, locale)}", show_header=False
-    )
+    def change(delta: int | None, as_money: bool = False) -> str:
+        if not delta:
+            return ""
+        shown = wording.money(abs(delta), base, locale) if as_money else count(abs(delta))
+        signed = ("+" if delta > 0 else "−") + shown
+        return t.pgettext("stats table", "%(change)s on the month before") % {"change": signed}
+
+    records = {
+        "donors": t.pgettext("stats table: a record", "most donors in a month"),
+        "total": t.pgettext("stats table: a record", "largest total in a month"),
+        "donors_year": t.pgettext("stats table: a record", "most donors this year"),
+        "total_year": t.pgettext("stats table: a record", "largest total this year"),
+    }
+
+    def milestone(m: Any) -> str:
+        n = int(m.threshold)
+        if m.kind == "monthly_donors":
+            return t.ngettext("%(num)s donor in one month", "%(num)s donors in one month", n) % {
+                "num": count(n)
+            }
+        if m.kind == "total_donors":
+            text = t.ngettext("%(num)s donor since the beginning", "%(num)s donors since the beginning", n)
+            return text % {"num": count(n)}
+        return t.gettext("%(amount)s given in all") % {"amount": wording.amount(m.threshold, base, locale)}
+
+    joined = ", ".join
+    title = f"{config.project.name} – {wording.month_name(report.month, locale)}"
+    table = Table(title=escape(title), show_header=False)
     table.add_column("figure")
     table.add_column("value", justify="right")
     table.add_column("", justify="left")
+    total_note = change(report.total_vs_previous.delta, as_money=True) if report.total_vs_previous else ""
+    if report.unconverted:
+        apart = t.pgettext("stats table", "without %(currencies)s: no exchange rate") % {
+            "currencies": joined(report.unconverted)
+        }
+        total_note = f"{total_note} ({apart})".strip()
     rows: list[tuple[str, str, str]] = [
-        (
-            "donors",
-            wording.number(report.donors, locale),
-            f"{delta(report.donors_vs_previous)} vs previous month",
-        ),
-        ("  new", wording.number(report.new_donors, locale), ""),
-        ("  returning", wording.number(report.returning_donors, locale), ""),
-        ("  anonymous", wording.number(report.anonymous, locale), ""),
-        ("  recurring", wording.number(report.recurring_donors, locale), ""),
-        ("  organisations", wording.number(report.organisations, locale), ""),
-        ("donations", wording.number(report.donations, locale), ""),
+        (t.pgettext("stats table", "Donors"), count(report.donors), change(report.donors_vs_previous.delta)),
+        ("  " + t.pgettext("stats table", "new"), count(report.new_donors), ""),
+        ("  " + t.pgettext("stats table", "returning"), count(report.returning_donors), ""),
+        ("  " + t.pgettext("stats table", "anonymous"), count(report.anonymous), ""),
+        ("  " + t.pgettext("stats table", "recurring"), count(report.recurring_donors), ""),
+        ("  " + t.pgettext("stats table", "organisations"), count(report.organisations), ""),
+        (t.pgettext("stats table", "Donations"), count(report.donations), ""),
     ]
     for code, amount in sorted(report.totals.items()):
-        rows.append((f"total {code}", money(amount, code), ""))
+        rows.append(
+            (t.pgettext("stats table", "Given in %(currency)s") % {"currency": code}, money(amount, code), "")
+        )
     rows += [
         (
-            f"total in {base}",
+            t.pgettext("stats table", "Total in %(currency)s") % {"currency": base},
             money(report.total_base),
-            delta(report.total_vs_previous)
-            + (f" (without {', '.join(report.unconverted)}: no rate)" if report.unconverted else ""),
+            total_note,
         ),
-        ("median donation", money(report.median_base), ""),
-        ("largest donation", money(report.largest_base), ""),
-        ("donors a year before", wording.number(report.donors_vs_year_ago.previous or 0, locale), ""),
-        ("records", ", ".join(report.records) or "–", ""),
-        ("milestones", ", ".join(f"{m.kind} {m.threshold}" for m in report.milestones) or "–", ""),
+        (t.pgettext("stats table", "Median donation"), money(report.median_base), ""),
+        (t.pgettext("stats table", "Largest donation"), money(report.largest_base), ""),
+        (
+            t.pgettext("stats table", "Donors a year before"),
+            count(report.donors_vs_year_ago.previous or 0),
+            "",
+        ),
+        (t.pgettext("stats table", "Records"), joined(records.get(r, r) for r in report.records) or "–", ""),
+        (t.pgettext("stats table", "Milestones"), joined(milestone(m) for m in report.milestones) or "–", ""),
     ]
     for goal in report.goals:
-        rows.append((f"goal {goal.name}", wording.percent(goal.percent, locale), goal.title))
-    rows.append(("all-time donors", wording.number(report.all_time_donors, locale), ""))
+        rows.append((t.pgettext("stats table", "Goal"), wording.percent(goal.percent, locale), goal.title))
+    rows.append((t.pgettext("stats table", "Donors since the beginning"), count(report.all_time_donors), ""))
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*(escape(cell) for cell in row))
     Console().print(table)
 
 
 def cmd_preview(args: argparse.Namespace) -> int:
+    locale = args.locale or None
+    if locale is not None:
+        problem = locale_problem(locale)
+        if problem:
+            return fail(f"--locale: {problem}", EXIT_CONFIG)
+
     async def body(core: Any) -> int:
         month = args.month or core.last_complete_month()
         locale = args.locale or core.config.project.locale

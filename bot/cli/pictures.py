@@ -7,9 +7,7 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from babel import Locale, UnknownLocaleError
-
-from bot.cli.common import EXIT_CONFIG, fail, load, month_arg, with_core
+from bot.cli.common import EXIT_CONFIG, fail, load, locale_problem, month_arg, with_core
 
 if TYPE_CHECKING:
     from bot.chat.message import Image
@@ -34,10 +32,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_chart(args: argparse.Namespace) -> int:
     config = load(args)
     locale = args.locale or config.project.locale
-    try:
-        Locale.parse(locale.replace("-", "_"))
-    except (UnknownLocaleError, ValueError):
-        return fail(f"--locale: {locale!r} is not a locale Babel knows (e.g. fr, en, pt_BR)", EXIT_CONFIG)
+    problem = locale_problem(locale) if args.locale else None
+    if problem:
+        return fail(f"--locale: {problem}", EXIT_CONFIG)
     output: Path = args.output
 
     pictures: list[Image] = []

@@ -43,6 +43,7 @@ from bot.news.chart_style import (
     TEXT_COLOUR,
     words,
 )
+from bot.news.wording import in_month, month_name
 
 __all__ = [
     "GOAL_FILL_COLOUR",
@@ -322,7 +323,7 @@ def _draw_chart(
         ax.text(
             0.01 if left_side else 0.99,
             record,
-            say["record"].format(count=format_decimal(record, locale=locale)),
+            say.record(format_decimal(record, locale=locale)),
             transform=blended_transform_factory(ax.transAxes, ax.transData),
             ha="left" if left_side else "right",
             va="bottom",
@@ -335,8 +336,8 @@ def _draw_chart(
         )
 
     handles = [
-        Patch(facecolor=RETURNING_COLOUR, label=say["returning"]),
-        Patch(facecolor=NEW_COLOUR, label=say["new"]),
+        Patch(facecolor=RETURNING_COLOUR, label=say.returning),
+        Patch(facecolor=NEW_COLOUR, label=say.new),
         Patch(facecolor=HIGHLIGHT_COLOUR, label=_capitalised(_month_name(highlight, locale))),
     ]
     legend = fig.legend(
@@ -366,36 +367,31 @@ def _chart_alt(
         return str(format_decimal(value, locale=locale))
 
     if len(bars) == 1:
-        sentences = [say["alt_one_month"].format(month=_month_name(bars[0].month, locale))]
+        sentences = [say.alt_one_month(_month_name(bars[0].month, locale))]
     else:
-        sentences = [
-            say["alt_chart"].format(
-                first=_month_name(bars[0].month, locale), last=_month_name(bars[-1].month, locale)
-            )
-        ]
+        sentences = [say.alt_chart(_month_name(bars[0].month, locale), _month_name(bars[-1].month, locale))]
     shown = {bar.month: bar for bar in bars}
     current = shown.get(highlight)
     if current is not None and current.total:
         sentences.append(
-            say["alt_month"].format(
-                month=_month_name(highlight, locale),
-                total=number(current.total),
-                new=number(current.announced_new),
-                returning=number(current.returning),
+            say.alt_month(
+                in_month(highlight, say.t),
+                current.total,
+                number(current.total),
+                number(current.announced_new),
+                number(current.returning),
             )
         )
     elif current is not None:
-        sentences.append(say["alt_month_none"].format(month=_month_name(highlight, locale)))
+        sentences.append(say.alt_month_none(in_month(highlight, say.t)))
     if record is not None:
         beaten = current is not None and current.total > record
-        sentences.append(say["alt_record_beaten" if beaten else "alt_record"].format(record=number(record)))
+        sentences.append((say.alt_record_beaten if beaten else say.alt_record)(record, number(record)))
     peak = max(bars, key=lambda bar: bar.total)
     if len(bars) > 1 and peak.month != highlight:
-        sentences.append(
-            say["alt_peak"].format(month=_month_name(peak.month, locale), total=number(peak.total))
-        )
+        sentences.append(say.alt_peak(_month_name(peak.month, locale), peak.total, number(peak.total)))
     if goal is not None:
-        sentences.append(_goal_sentence(goal, locale, "alt_goal"))
+        sentences.append(_goal_sentence(goal, locale, bar_alone=False))
     return " ".join(sentences)
 
 
@@ -410,17 +406,14 @@ def render_goal_bar(goal: GoalBar, locale: str) -> Image:
         _draw_goal(fig, (48, 34, width - 96, height - 68), goal, locale, big=True)
         data, w, h = _png(fig)
     return Image(
-        filename="goal.png", data=data, width=w, height=h, alt=_goal_sentence(goal, locale, "alt_goal_bar")
+        filename="goal.png", data=data, width=w, height=h, alt=_goal_sentence(goal, locale, bar_alone=True)
     )
 
 
-def _goal_sentence(goal: GoalBar, locale: str, key: str) -> str:
-    return words(locale)[key].format(
-        title=goal.title,
-        reached=goal.reached_label,
-        target=goal.target_label,
-        percent=_percent_text(goal.percent, locale),
-    )
+def _goal_sentence(goal: GoalBar, locale: str, *, bar_alone: bool) -> str:
+    say = words(locale)
+    sentence = say.alt_goal_bar if bar_alone else say.alt_goal
+    return sentence(goal.title, goal.reached_label, goal.target_label, _percent_text(goal.percent, locale))
 
 
 def _draw_goal(
@@ -449,11 +442,11 @@ def _draw_goal(
     ax.text(width, height, _percent_text(goal.percent, locale), ha="right", va="top", fontsize=heading,
             fontweight="bold", **text)  # fmt: skip
     text["color"] = MUTED_TEXT_COLOUR
-    ax.text(0, 0, say["of"].format(reached=goal.reached_label, target=goal.target_label), ha="left",
+    ax.text(0, 0, say.of(goal.reached_label, goal.target_label), ha="left",
             va="bottom", fontsize=small, **text)  # fmt: skip
     if _clamped(goal.percent) >= 100:
         text["color"] = GOAL_FILL_COLOUR
-        ax.text(width, 0, say["reached"], ha="right", va="bottom", fontsize=small, fontweight="bold", **text)
+        ax.text(width, 0, say.reached, ha="right", va="bottom", fontsize=small, fontweight="bold", **text)
 
     track = FancyBboxPatch(
         (0, bar_bottom),
@@ -501,7 +494,7 @@ def _fraction(fig: Figure, box: tuple[float, float, float, float]) -> tuple[floa
 
 
 def _month_name(month: Month, locale: str) -> str:
-    return str(format_date(month.first_day(), "MMMM y", locale=locale))
+    return month_name(month, locale)
 
 
 def _capitalised(text: str) -> str:

@@ -7,8 +7,6 @@ depends on what the client paints behind it.
 
 from __future__ import annotations
 
-from babel import Locale, UnknownLocaleError
-
 __all__ = [
     "BACKGROUND_COLOUR",
     "CHART_SIZE",
@@ -25,6 +23,7 @@ __all__ = [
     "RECORD_COLOUR",
     "RETURNING_COLOUR",
     "TEXT_COLOUR",
+    "ChartWords",
     "words",
 ]
 
@@ -49,46 +48,104 @@ RECORD_COLOUR = "#7b2d43"
 GOAL_FILL_COLOUR = "#2b9a5a"
 GOAL_TRACK_COLOUR = "#dde3ea"
 
-_WORDS: dict[str, dict[str, str]] = {
-    "en": {
-        "returning": "Returning donors",
-        "new": "New donors",
-        "record": "Previous record: {count}",
-        "of": "{reached} of {target}",
-        "reached": "Goal reached!",
-        "alt_chart": "Bar chart of donors per month, from {first} to {last}.",
-        "alt_one_month": "Bar chart of donors in {month}.",
-        "alt_month": "In {month}, the highlighted bar: {total} donors, {new} of them new and {returning} returning.",
-        "alt_month_none": "No donors are recorded for {month}, the highlighted month.",
-        "alt_record_beaten": "That beats the previous record of {record} donors in a month.",
-        "alt_record": "The dashed line marks the previous record: {record} donors in a month.",
-        "alt_peak": "The busiest month shown is {month} with {total} donors.",
-        "alt_goal": "Goal “{title}”: {reached} of {target} ({percent}).",
-        "alt_goal_bar": "Progress bar for the goal “{title}”: {reached} of {target} ({percent}).",
-    },
-    "fr": {
-        "returning": "Donateurs fidèles",
-        "new": "Nouveaux donateurs",
-        "record": "Record précédent : {count}",
-        "of": "{reached} sur {target}",
-        "reached": "Objectif atteint !",
-        "alt_chart": "Diagramme en barres des donateurs par mois, de {first} à {last}.",
-        "alt_one_month": "Diagramme en barres des donateurs en {month}.",
-        "alt_month": "En {month}, la barre mise en évidence : {total} donateurs, dont {new} nouveaux et {returning} fidèles.",
-        "alt_month_none": "Aucun donateur n’est enregistré en {month}, le mois mis en évidence.",
-        "alt_record_beaten": "C’est mieux que le record précédent de {record} donateurs en un mois.",
-        "alt_record": "La ligne pointillée marque le record précédent : {record} donateurs en un mois.",
-        "alt_peak": "Le mois le plus fourni est {month}, avec {total} donateurs.",
-        "alt_goal": "Objectif « {title} » : {reached} sur {target} ({percent}).",
-        "alt_goal_bar": "Barre de progression de l’objectif « {title} » : {reached} sur {target} ({percent}).",
-    },
-}
+
+class ChartWords:
+    """The picture's words (legend, labels, alt text) in ``locale``'s language, from the catalogues.
+
+    Counts come formatted (``count``) and raw (``n``, which picks the plural form).
+    """
+
+    def __init__(self, locale: str) -> None:
+        from bot import i18n
+
+        self.t = i18n.texts(locale)
+
+    @property
+    def returning(self) -> str:
+        return self.t.pgettext("chart legend", "Returning donors")
+
+    @property
+    def new(self) -> str:
+        return self.t.pgettext("chart legend", "New donors")
+
+    @property
+    def reached(self) -> str:
+        return self.t.pgettext("goal picture", "Goal reached!")
+
+    def record(self, count: str) -> str:
+        return self.t.pgettext("chart: the dashed line", "Previous record: %(count)s") % {"count": count}
+
+    def of(self, reached: str, target: str) -> str:
+        return self.t.pgettext("goal picture", "%(reached)s of %(target)s") % {
+            "reached": reached,
+            "target": target,
+        }
+
+    def alt_chart(self, first: str, last: str) -> str:
+        text = self.t.pgettext("chart alt text", "Bar chart of donors per month, from %(first)s to %(last)s.")
+        return text % {"first": first, "last": last}
+
+    def alt_one_month(self, month: str) -> str:
+        return self.t.pgettext("chart alt text", "Bar chart of donors in %(month)s.") % {"month": month}
+
+    def alt_month(self, in_month: str, n: int, total: str, new: str, returning: str) -> str:
+        text = self.t.npgettext(
+            "chart alt text",
+            "%(in_month)s, the highlighted bar: %(total)s donor, %(new)s new and %(returning)s returning.",
+            "%(in_month)s, the highlighted bar: %(total)s donors, %(new)s of them new and %(returning)s returning.",
+            n,
+        )
+        filled = text % {"in_month": in_month, "total": total, "new": new, "returning": returning}
+        return filled[:1].upper() + filled[1:]
+
+    def alt_month_none(self, in_month: str) -> str:
+        text = self.t.pgettext(
+            "chart alt text", "No donors are recorded %(in_month)s, the highlighted month."
+        )
+        return text % {"in_month": in_month}
+
+    def alt_record_beaten(self, n: int, record: str) -> str:
+        text = self.t.npgettext(
+            "chart alt text",
+            "That beats the previous record of %(record)s donor in a month.",
+            "That beats the previous record of %(record)s donors in a month.",
+            n,
+        )
+        return text % {"record": record}
+
+    def alt_record(self, n: int, record: str) -> str:
+        text = self.t.npgettext(
+            "chart alt text",
+            "The dashed line marks the previous record: %(record)s donor in a month.",
+            "The dashed line marks the previous record: %(record)s donors in a month.",
+            n,
+        )
+        return text % {"record": record}
+
+    def alt_peak(self, month: str, n: int, total: str) -> str:
+        text = self.t.npgettext(
+            "chart alt text",
+            "The busiest month shown is %(month)s with %(total)s donor.",
+            "The busiest month shown is %(month)s with %(total)s donors.",
+            n,
+        )
+        return text % {"month": month, "total": total}
+
+    def alt_goal(self, title: str, reached: str, target: str, percent: str) -> str:
+        text = self.t.pgettext("chart alt text", "Goal %(title)s: %(reached)s of %(target)s (%(percent)s).")
+        return text % {"title": self.quoted(title), "reached": reached, "target": target, "percent": percent}
+
+    def alt_goal_bar(self, title: str, reached: str, target: str, percent: str) -> str:
+        text = self.t.pgettext(
+            "goal picture alt text",
+            "Progress bar for the goal %(title)s: %(reached)s of %(target)s (%(percent)s).",
+        )
+        return text % {"title": self.quoted(title), "reached": reached, "target": target, "percent": percent}
+
+    def quoted(self, text: str) -> str:
+        return self.t.pgettext("quotation marks around a donor's message", "“%(text)s”") % {"text": text}
 
 
-def words(locale: str) -> dict[str, str]:
-    """The picture's fixed words for ``locale``'s language (English when it has none)."""
-    try:
-        language = Locale.parse(locale.replace("-", "_")).language
-    except (UnknownLocaleError, ValueError):
-        language = "en"
-    return _WORDS.get(language, _WORDS["en"])
+def words(locale: str) -> ChartWords:
+    """The picture's fixed words for ``locale``'s language (English when it has no catalogue)."""
+    return ChartWords(locale)

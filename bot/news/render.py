@@ -8,7 +8,9 @@ A maintainer's folder (``news.templates_dir``) overrides any packaged template.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import gettext as gettext_module
+import re
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import Any
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from bot.chat.message import Image, Message, Section
+from bot import i18n
+from bot.chat.message import Attachment, Image, Message, Section
 from bot.config import Config
 from bot.months import Month
 from bot.news import wording
@@ -41,7 +44,7 @@ def packaged_templates() -> Path:
     """Templates shipped with donorbot: inside the wheel, or the source tree's top-level folder."""
     here = Path(__file__).resolve().parent.parent
     for candidate in (here / "templates", here.parent / "templates"):
-        if (candidate / "en" / "bulletin.md.j2").is_file():
+        if (candidate / "bulletin.md.j2").is_file():
             return candidate
     raise RenderError(f"donorbot's templates are missing (looked in {here / 'templates'})")
 
@@ -56,12 +59,68 @@ def _finalize(value: Any) -> str:
     return untrusted(str(value))
 
 
+_CAPITALISED = ("in_month", "month")
+_SENTENCE_START = re.compile(r"(^|[.!?…]\s+)%\((in_month|month)\)s")
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
 @dataclass(frozen=True)
 class Wording:
-    """The formatting helpers a template sees as ``f``, bound to one locale."""
+    """The formatting helpers a template sees as ``f``, bound to one locale and its catalogue.
+
+    ``locale`` formats (``fr_CA``); ``rules`` is the catalogue's language (``fr``), whose
+    plural and ordinal rules apply; ``t`` holds its texts.
+    """
 
     locale: str
     base_currency: str
+    t: gettext_module.NullTranslations = field(default_factory=gettext_module.NullTranslations)
+    rules: str = "en"
+
+    # --- texts, for templates: the catalogue's words, the values escaped -------------------
+
+    def _fill(self, text: str, variables: dict[str, Any]) -> Md:
+        values = {key: self._value(value) for key, value in variables.items()}
+        # A month that opens a sentence takes a capital ("In March 2026, ...", "Mars 2026 ..."),
+        # wherever the translation puts it; nothing else is touched (never a donor's words).
+        for key in _CAPITALISED:
+            if key in values:
+                values[f"{key}_capitalised"] = _capitalise(values[key])
+        return Md(_SENTENCE_START.sub(r"\1%(\2_capitalised)s", text) % values)
+
+    def _value(self, value: Any) -> str:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return wording.number(value, self.locale)
+        return _finalize(value)
+
+    def gettext(self, message: str, **variables: Any) -> Md:
+        return self._fill(self.t.gettext(message), variables)
+
+    def ngettext(self, singular: str, plural: str, n: int, **variables: Any) -> Md:
+        variables.setdefault("num", n)
+        return self._fill(self.t.ngettext(singular, plural, n), variables)
+
+    def pgettext(self, context: str, message: str, **variables: Any) -> Md:
+        return self._fill(self.t.pgettext(context, message), variables)
+
+    def npgettext(self, context: str, singular: str, plural: str, n: int, **variables: Any) -> Md:
+        variables.setdefault("num", n)
+        return self._fill(self.t.npgettext(context, singular, plural, n), variables)
+
+    def functions(self) -> dict[str, Any]:
+        """What ``{% trans %}`` and ``_()`` call in a template."""
+        return {
+            "_": self.gettext,
+            "gettext": self.gettext,
+            "ngettext": self.ngettext,
+            "pgettext": self.pgettext,
+            "npgettext": self.npgettext,
+        }
+
+    # --- values -----------------------------------------------------------------------------
 
     def number(self, value: int | Decimal) -> Md:
         return Md(wording.number(value, self.locale))
@@ -79,19 +138,23 @@ class Wording:
         return Md(_join(money, self.locale) if money else "")
 
     def amount(self, major: Decimal | int, currency: str | None = None) -> Md:
-        """Money given in major units (config thresholds)."""
-        from babel.numbers import format_currency
-
-        return Md(str(format_currency(major, currency or self.base_currency, locale=self.locale)))
+        """Money given in major units (config thresholds), without cents when round: "€1,000"."""
+        return Md(wording.amount(major, currency or self.base_currency, self.locale))
 
     def people(self, n: int) -> Md:
-        return Md(wording.people(n, self.locale))
+        """ "8 people", "more than a thousand people", as said after "donations from"."""
+        return Md(wording.people(n, self.t, self.locale))
 
     def ordinal(self, n: int) -> Md:
-        return Md(wording.ordinal(n, self.locale))
+        return Md(wording.ordinal(n, self.t, self.rules))
 
     def month(self, month: Month) -> Md:
+        """A month standing alone: "March 2026", "marzo de 2026"."""
         return Md(wording.month_name(month, self.locale))
+
+    def in_month(self, month: Month) -> Md:
+        """ "in March 2026", "en mars 2026", "w marcu 2026"."""
+        return Md(wording.in_month(month, self.t))
 
     def percent(self, value: float) -> Md:
         return Md(wording.percent(value, self.locale))
@@ -106,50 +169,44 @@ class Wording:
 
         return Md(text_progress_bar(percent, width))
 
-    def quote(self, message: str | None, style: str = "en") -> Md:
-        """A donor's public message after their name: ``: “…”`` (en) or `` : « … »`` (fr)."""
+    def quoted(self, text: str | None) -> Md:
+        """A donor's words between the language's quotation marks: “…”, « … », „…“."""
+        return Md(wording.quoted(untrusted(text or ""), self.t))
+
+    def quote(self, message: str | None, style: str = "") -> Md:
+        """A donor's message after their name (``: “…”``); kept for maintainers' own templates."""
         if not message:
             return Md("")
-        text = untrusted(message)
-        return Md(f" : « {text} »" if style == "fr" else f": “{text}”")
+        return Md(
+            self.t.pgettext("a donor's message after their name", ": %(quote)s")
+            % {"quote": wording.quoted(untrusted(message), self.t)}
+        )
 
     def totals(self, report: Any) -> Md:
-        """The month's total in the base currency, saying what was converted and what was not.
+        """The month's total, in words people use.
 
-        "€38,178.00"; "€38,178.00 (including $9,000.00 converted at the configured rates)";
-        "€30,000.00 + $11,941.00 (no exchange rate configured for USD)": never a sum that
+        "€38,178.00"; "€38,178.00 (including $9,000.00)" when dollars were counted in at the
+        configured rate; "€30,000.00 and $11,941.00" when dollars have no rate: never a sum that
         hides a currency, never a converted amount passed off as given in the base currency.
         """
-        french = self.locale.startswith("fr")
         unconverted = sorted(
             code for code in (getattr(report, "unconverted", None) or []) if code in report.totals
         )
+        apart = [wording.money(report.totals[code], code, self.locale) for code in unconverted]
         if report.total_base is None:
-            parts = [wording.money(report.totals[code], code, self.locale) for code in unconverted]
-        else:
-            base = wording.money(report.total_base, self.base_currency, self.locale)
-            converted = [
-                wording.money(amount, code, self.locale)
-                for code, amount in sorted(report.totals.items())
-                if code != self.base_currency and code not in unconverted
-            ]
-            if converted:
-                joined = _join(converted, self.locale)
-                base += (
-                    f" (dont {joined} convertis aux taux configurés)"
-                    if french
-                    else f" (including {joined} converted at the configured rates)"
-                )
-            parts = [base] + [wording.money(report.totals[code], code, self.locale) for code in unconverted]
-        text = " + ".join(parts)
-        if unconverted:
-            codes = _join(unconverted, self.locale)
-            text += (
-                f" (aucun taux de change configuré pour {codes})"
-                if french
-                else f" (no exchange rate configured for {codes})"
-            )
-        return Md(text)
+            return Md(_join(apart, self.locale))
+        base = wording.money(report.total_base, self.base_currency, self.locale)
+        converted = [
+            wording.money(amount, code, self.locale)
+            for code, amount in sorted(report.totals.items())
+            if code != self.base_currency and code not in unconverted
+        ]
+        if converted:
+            base = self.t.pgettext(
+                "a total in the base currency, and the other currencies counted in it",
+                "%(total)s (including %(amounts)s)",
+            ) % {"total": base, "amounts": _join(converted, self.locale)}
+        return Md(_join([base, *apart], self.locale))
 
     def name(self, text: str | None) -> Md:
         """A donor's chosen name: cleaned, defused, escaped, shorter."""
@@ -158,8 +215,11 @@ class Wording:
     def link(self, label: str, url: str) -> Md:
         """A link the project configured (never one a donor gave)."""
         # The project's own label: Markdown escaped and mentions broken, but a URL used as its
-        # label keeps no invisible character (copying it must give the URL).
-        safe_label = escape_markdown(defuse(clean(label, 120), links=False))
+        # label keeps no invisible character (copying it must give the URL). A translated label
+        # (Md) is the catalogue's own text.
+        safe_label = (
+            label if isinstance(label, Md) else escape_markdown(defuse(clean(label, 120), links=False))
+        )
         safe_url = clean(url, 2000).replace(")", "%29").replace(" ", "%20")
         return Md(f"[{safe_label}]({safe_url})")
 
@@ -181,12 +241,17 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=False,
             autoescape=False,
+            extensions=["jinja2.ext.i18n"],
         )
+        # {% trans %} calls gettext(...) with its values as keywords (filled and escaped by Wording),
+        # and a translated text is written on one line whatever its layout in the template.
+        self.env.newstyle_gettext = True  # type: ignore[attr-defined]
+        self.env.policies["ext.i18n.trimmed"] = True
 
     def _template(self, locale: str, name: str) -> jinja2.Template:
-        """``fr_CA/bulletin.md.j2``, else ``fr/...``, else ``en/...``."""
+        """A maintainer's ``fr_CA/NAME`` or ``fr/NAME`` or ``NAME``, else the packaged ``NAME``."""
         language = locale.split("_")[0]
-        candidates = [f"{locale}/{name}", f"{language}/{name}", f"en/{name}"]
+        candidates = [f"{locale}/{name}", f"{language}/{name}", name]
         try:
             return self.env.select_template(list(dict.fromkeys(candidates)))
         except jinja2.TemplateNotFound as exc:
@@ -194,12 +259,23 @@ class Renderer:
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(_describe(exc, None)) from exc
 
+    def wording(self, locale: str) -> Wording:
+        """The helpers for ``locale``; RenderError if no catalogue speaks its language."""
+        try:
+            found = i18n.resolve(locale)
+        except i18n.UnsupportedLocale as exc:
+            raise RenderError(str(exc)) from None
+        return Wording(found.locale, self.config.project.base_currency, i18n.translations(found.catalogue),
+                       found.catalogue)  # fmt: skip
+
     def _context(self, locale: str) -> dict[str, Any]:
         project = self.config.project
+        f = self.wording(locale)
         return {
             "project": {"name": project.name, "donate_urls": list(project.donate_urls)},
-            "f": Wording(locale, project.base_currency),
-            "locale": locale,
+            "f": f,
+            "locale": f.locale,
+            **f.functions(),
         }
 
     def check(self) -> list[str]:
@@ -256,23 +332,54 @@ class Renderer:
             sections=sections,
         )
 
-    def bulletin(self, report: Any, locale: str, *, news: str | None, image: Image | None = None) -> Message:
+    def bulletin(
+        self,
+        report: Any,
+        locale: str,
+        *,
+        news: str | None,
+        image: Image | None = None,
+        everyone: list[Any] | None = None,
+    ) -> Message:
+        """The month's bulletin; ``everyone`` (all who chose to be named) goes along as a file when
+        the bulletin's own list (``report.public_donations``) had to be cut."""
         context = self._context(locale)
         title_month = report.month.next()
+        listed = report.public_donations
+        attach = everyone is not None and report.public_count > len(listed) and len(everyone) > len(listed)
         context.update(
             report=report,
             month=report.month,
             title_month=title_month,
             news=Md(news) if news else None,
-            donors=report.public_donations,
-            sponsors=[d for d in report.public_donations if d.organisation],
-            people=[d for d in report.public_donations if not d.organisation],
+            donors=listed,
+            sponsors=[d for d in listed if d.organisation],
+            people=[d for d in listed if not d.organisation],
             has_image=image is not None,
+            list_attached=attach,
         )
         template = self._template(locale, "bulletin.md.j2")
         markdown = self._render(template, context)
         title = self._render(template, context, block="title").strip() if "title" in template.blocks else ""
-        return self.message(markdown, title=title, image=image)
+        attachments: tuple[Attachment, ...] = ()
+        if attach and everyone is not None and "named_list" in template.blocks:
+            context.update(everyone=everyone)
+            listing = _tidy(self._render(template, context, block="named_list"))
+            filename = context["f"].pgettext(
+                "file name of the full list of named donors",
+                "named-donors-%(month)s.txt",
+                month=str(report.month),
+            )
+            attachments = (
+                Attachment(
+                    filename=str(filename).replace("/", "-"),
+                    data=(to_text(to_html(listing)) + "\n").encode("utf-8"),
+                    mime="text/plain; charset=utf-8",
+                    description=title,
+                ),
+            )
+        message = self.message(markdown, title=title, image=image)
+        return replace(message, attachments=attachments) if attachments else message
 
     def reply(self, name: str, locale: str, *, image: Image | None = None, **values: Any) -> Message:
         """One block of ``replies.md.j2`` (``donors``, ``goal``, ``help``...)."""

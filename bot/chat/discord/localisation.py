@@ -6,10 +6,14 @@ client language has one; the English strings are the default for everyone else.
 
 from __future__ import annotations
 
+import gettext
+
 import discord
 from discord import app_commands
 
+from bot import i18n
 from bot.chat.commands import COMMANDS
+from bot.i18n import N_
 
 __all__ = [
     "REPLY_LANGUAGES",
@@ -22,38 +26,41 @@ __all__ = [
     "reply_locale",
 ]
 
-# The languages our commands and replies are written in.
-REPLY_LANGUAGES: frozenset[str] = frozenset(lang for spec in COMMANDS for lang in spec.description)
+# The languages our commands and replies are written in: those with a catalogue.
+REPLY_LANGUAGES: frozenset[str] = frozenset(name.split("_")[0] for name in i18n.available())
 
-# Command, group, subcommand and option names, per language (English is the default name).
-_NAMES: dict[str, dict[str, str]] = {
-    "fr": {
-        "donors": "donateurs",
-        "goal": "objectif",
-        "milestones": "étapes",
-        "donate": "donner",
-        "help": "aide",
-        "news": "nouvelles",
-        "preview": "aperçu",
-        "post": "publier",
-        "month": "mois",
-    },
-}
 
-# Descriptions of what is not a command of COMMANDS: the "news" group and the month option.
-_DESCRIPTIONS: dict[str, dict[str, str]] = {
-    "news": {"en": "The monthly news bulletin", "fr": "Les nouvelles du mois"},
-    "month": {
-        "en": "Month as YYYY-MM (default: the last complete month)",
-        "fr": "Mois au format AAAA-MM (par défaut : le dernier mois complet)",
-    },
+def _name(name: str, texts: gettext.NullTranslations) -> str:
+    """A command, group, subcommand or option name, as the catalogue gives it (English by default)."""
+    names = {
+        "donors": texts.pgettext("slash command name", "donors"),
+        "goal": texts.pgettext("slash command name", "goal"),
+        "milestones": texts.pgettext("slash command name", "milestones"),
+        "donate": texts.pgettext("slash command name", "donate"),
+        "help": texts.pgettext("slash command name", "help"),
+        "news": texts.pgettext("slash command name", "news"),
+        "preview": texts.pgettext("slash command name", "preview"),
+        "post": texts.pgettext("slash command name", "post"),
+        "month": texts.pgettext("slash command option", "month"),
+    }
+    return names.get(name, name)
+
+
+# Descriptions (in English, the catalogues' msgids) of what is not a command of COMMANDS:
+# the "news" group and the month option.
+_DESCRIPTIONS: dict[str, str] = {
+    "news": N_("The monthly news bulletin"),
+    "month": N_("Month as YYYY-MM (default: the last complete month)"),
     **{spec.name: spec.description for spec in COMMANDS},
 }
 
-_FAILURE = {
-    "en": "Sorry, something went wrong while answering. The details are in the bot's log.",
-    "fr": "Désolé, une erreur est survenue pendant la réponse. Les détails sont dans le journal du bot.",
-}
+
+def _texts(language: str) -> gettext.NullTranslations | None:
+    """The catalogue of a Discord language ("pt-BR", "es-419", "fr"), or None when there is none."""
+    try:
+        return i18n.translations(i18n.resolve(language).catalogue)
+    except i18n.UnsupportedLocale:
+        return None
 
 
 def language_of(locale: str | None) -> str | None:
@@ -70,12 +77,18 @@ def reply_locale(user_locale: str | None, fallback: str) -> str:
 
 
 def failure_text(locale: str) -> str:
-    return _FAILURE.get(language_of(locale) or "en", _FAILURE["en"])
+    return i18n.texts(locale).gettext(
+        "Sorry, something went wrong while answering. The details are in the bot's log."
+    )
 
 
 def local_names(locale: str) -> dict[str, str]:
     """The command words as a Discord client in ``locale`` shows them (English: as they are)."""
-    return dict(_NAMES.get(language_of(locale) or "en", {}))
+    texts = None if language_of(locale) in (None, "en") else _texts(locale)
+    if texts is None:
+        return {}
+    words = ("donors", "goal", "milestones", "donate", "help", "news", "preview", "post")
+    return {word: _name(word, texts) for word in words}
 
 
 def named(name: str) -> app_commands.locale_str:
@@ -85,7 +98,7 @@ def named(name: str) -> app_commands.locale_str:
 
 def described(name: str) -> app_commands.locale_str:
     """The description of ``name`` ("donors", "news post", "news", "month"), localised likewise."""
-    return app_commands.locale_str(_DESCRIPTIONS[name]["en"], key=f"description:{name}")
+    return app_commands.locale_str(_DESCRIPTIONS[name], key=f"description:{name}")
 
 
 class CommandTranslator(app_commands.Translator):
@@ -97,12 +110,14 @@ class CommandTranslator(app_commands.Translator):
         locale: discord.Locale,
         context: app_commands.TranslationContextTypes,
     ) -> str | None:
-        language = language_of(locale.value)
-        if language is None or language == "en":
+        if language_of(locale.value) in (None, "en"):
             return None  # English is the default text
+        texts = _texts(locale.value)
+        if texts is None:
+            return None
         kind, _, name = str(string.extras.get("key", "")).partition(":")
         if kind == "name":
-            return _NAMES.get(language, {}).get(name)
-        if kind == "description":
-            return _DESCRIPTIONS.get(name, {}).get(language)
+            return _name(name, texts)
+        if kind == "description" and name in _DESCRIPTIONS:
+            return texts.gettext(_DESCRIPTIONS[name])
         return None

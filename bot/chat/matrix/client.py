@@ -26,6 +26,7 @@ from nio import (
     SyncResponse,
 )
 
+from bot import i18n
 from bot.chat.commands import Invocation, Reply, parse_bang
 from bot.chat.matrix import failures
 from bot.chat.matrix.formatting import reply_relation
@@ -41,10 +42,6 @@ log = logging.getLogger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
 _MAX_BACKOFF = 60.0
-_FAILURE = {
-    "en": "Sorry, something went wrong while answering. The maintainers can find the details in the bot's log.",
-    "fr": "Désolé, une erreur est survenue. Les responsables trouveront les détails dans le journal du bot.",
-}
 
 
 class CommandHandler(Protocol):
@@ -307,7 +304,9 @@ class MatrixBot:
             reply = await self._commands.handle(inv)
         except Exception:
             log.exception("!%s failed", command)
-            text = _FAILURE.get(inv.locale.split("_")[0], _FAILURE["en"])
+            text = i18n.texts(inv.locale).gettext(
+                "Sorry, something went wrong while answering. The maintainers can find the details in the bot's log."
+            )
             reply = Reply(Message(markdown=text, text=text, html=""), ok=False)
         await self._reply(room_id, event, reply)
 
