@@ -158,8 +158,8 @@ def test_an_undefined_name_in_an_override_template_is_refused_before_the_1st(
 
     folder = tmp_path / "templates" / "en"
     folder.mkdir(parents=True)
-    original = (packaged_templates() / "en" / "bulletin.md.j2").read_text(encoding="utf-8")
-    broken = original.replace("{{ f.month(month) }}", "{{ f.month(mois) }}", 1)
+    original = (packaged_templates() / "bulletin.md.j2").read_text(encoding="utf-8")
+    broken = original.replace("- {{ f.name(d.name) }}", "- {{ f.name(mois) }}", 1)
     assert broken != original
     (folder / "bulletin.md.j2").write_text(broken, encoding="utf-8")
     config = _write(tmp_path)

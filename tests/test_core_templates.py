@@ -146,9 +146,9 @@ def goal(reached: int, target: int | None, donors: int = 0, target_donors: int |
     ("locale", "progress", "expected"),
     [
         ("en", goal(123_456, 500_000), "**A new server**: {bar} 25%, €1,234.56 of €5,000.00 (until June 30, 2026)."),
-        ("fr", goal(123_456, 500_000), "**A new server** : {bar} 25 %, 1 234,56 € sur 5 000,00 € (jusqu'au 30 juin 2026)."),
+        ("fr", goal(123_456, 500_000), "**A new server** : {bar} 25 %, 1 234,56 € sur 5 000,00 € (jusqu’au 30 juin 2026)."),
         ("en", goal(0, None, 7, 40), "**A new server**: {bar} 18%, 7 of 40 donors (until June 30, 2026)."),
-        ("fr", goal(0, None, 7, 40), "**A new server** : {bar} 18 %, 7 donateurs sur 40 (jusqu'au 30 juin 2026)."),
+        ("fr", goal(0, None, 7, 40), "**A new server** : {bar} 18 %, 7 donateurs sur 40 (jusqu’au 30 juin 2026)."),
         ("en", goal(199_800, 200_000), "**A new server**: {bar} 99%, €1,998.00 of €2,000.00"),
     ],
 )  # fmt: skip
