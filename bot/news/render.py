@@ -375,7 +375,7 @@ class Renderer:
                     filename=str(filename).replace("/", "-"),
                     data=(to_text(to_html(listing)) + "\n").encode("utf-8"),
                     mime="text/plain; charset=utf-8",
-                    description=title,
+                    description=to_text(to_html(listing.splitlines()[0])) if listing else "",
                 ),
             )
         message = self.message(markdown, title=title, image=image)
