@@ -389,6 +389,9 @@ class TargetBase(Section):
 class ConsoleTarget(TargetBase):
     platform: Literal["console"]
     output_dir: SafePath | None = None
+    # "text": what a reader sees (the Markdown rendered to plain text); "markdown": the source
+    # a chat would receive, escapes included (to paste it somewhere else).
+    format: Literal["text", "markdown"] = "text"
 
 
 class MatrixTarget(TargetBase):

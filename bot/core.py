@@ -36,7 +36,7 @@ class Core:
         self.ledger = ledger
         self.renderer = renderer
         self.outbox = Outbox(ledger)
-        self.charts = True  # bulletins carry a chart (pictures are optional per call site)
+        self.charts = True  # messages carry their pictures (a trial render goes without)
 
     @classmethod
     async def open(cls, config: Config) -> Core:
@@ -135,6 +135,6 @@ class Core:
     async def goal_image(self, goals: list[reports.GoalProgress], locale: str) -> Image | None:
         from bot.news import pictures
 
-        if not goals:
+        if not goals or not self.charts:
             return None
         return await asyncio.to_thread(pictures.goal_picture, self.config, goals[0], locale)

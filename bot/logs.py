@@ -14,7 +14,7 @@ __all__ = ["JsonFormatter", "setup_logging"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log request details (SQL parameters, payloads) below INFO.
-_CHATTY = ("aiosqlite", "discord", "nio", "apscheduler")
+_CHATTY = ("aiosqlite", "discord", "nio", "apscheduler", "matplotlib", "PIL")
 
 
 class JsonFormatter(logging.Formatter):

@@ -105,6 +105,7 @@ async def trial_render(config: Config, *, now: datetime | None = None) -> list[s
     if config.ledger_path.is_file():
         ledger = await Ledger.open(config.ledger_path, config.project.tz, None)
         core = Core(config, ledger, renderer)
+        core.charts = False  # the words are on trial, not the pictures (matplotlib takes seconds)
         try:
             problems += await _render_all(core, core.last_complete_month(moment), locales, moment)
         finally:
@@ -112,6 +113,7 @@ async def trial_render(config: Config, *, now: datetime | None = None) -> list[s
     with tempfile.TemporaryDirectory(prefix="donorbot-trial-") as folder:
         ledger = await Ledger.open(Path(folder) / "sample.sqlite3", config.project.tz, _SAMPLE_KEY)
         core = Core(config, ledger, renderer)
+        core.charts = False
         try:
             month = core.last_complete_month(moment)
             await ledger.write(_sample(month))

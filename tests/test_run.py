@@ -186,7 +186,7 @@ async def test_catch_up_posts_a_missed_bulletin_once_and_never_after_the_window(
     service = await running(config, Clock(datetime(2026, 12, 3, 8, tzinfo=UTC)), out)
     await settle(service)
     assert (await deliveries(config))[("bulletin", 202611, "console")] == "sent"
-    assert out.getvalue().count("# Donor Friends") == 1
+    assert out.getvalue().count("Donor Friends – Monthly News") == 1
     assert "December 2026" in out.getvalue()
     await service.stop()
 
@@ -214,13 +214,13 @@ async def test_a_scheduled_run_posts_the_last_complete_month_once(
     )  # nothing due: the last run was 1 October... for September
     service = await running(config, clock, out)
     await settle(service)
-    posted_at_start = out.getvalue().count("# Donor Friends")
+    posted_at_start = out.getvalue().count("Donor Friends – Monthly News")
     assert posted_at_start == 0, "September's bulletin ran on 1 October, more than 7 days before"
 
     clock.now = datetime(2026, 11, 1, 9, tzinfo=UTC)  # 10:00 in Paris
     await service.scheduled_run("console")
     await service.scheduled_run("console")  # APScheduler misfire, a second instance: still once
-    assert out.getvalue().count("# Donor Friends") == 1
+    assert out.getvalue().count("Donor Friends – Monthly News") == 1
     assert (await deliveries(config))[("bulletin", 202610, "console")] == "sent"
     assert service.next_runs()["bulletin:console"] is not None
 
@@ -303,7 +303,8 @@ async def test_a_started_bot_does_not_replay_old_milestones(
 async def test_thanks_name_public_donors_only_and_escape_what_they_wrote(
     tmp_path: Path, running: Callable[..., Service]
 ) -> None:
-    config = write_config(tmp_path, targets=CONSOLE)
+    # The Markdown a chat would receive (the console's plain text shows a name as typed).
+    config = write_config(tmp_path, targets=CONSOLE + 'format = "markdown"\n')
     now = datetime(2026, 11, 20, tzinfo=UTC)
     out = io.StringIO()
     service = await running(config, Clock(now), out)

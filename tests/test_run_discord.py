@@ -231,7 +231,7 @@ async def test_a_refused_discord_token_does_not_stop_the_console_target(
             while service._tasks or "discord" not in service.problems:  # noqa: ASYNC110
                 await asyncio.sleep(0.05)
         assert "cannot connect" in service.problems["discord"]
-        assert "# Donor Friends – Monthly News – January 2026" in out.getvalue()
+        assert "Donor Friends – Monthly News – January 2026" in out.getvalue()
         assert not service.connected["discord"].is_set()
         owed = await service.core.ledger.query(  # type: ignore[union-attr]
             "SELECT target, state FROM deliveries WHERE kind = 'bulletin' ORDER BY target"

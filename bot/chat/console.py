@@ -42,7 +42,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 
 
 class ConsoleSender:
-    """Prints the Markdown source, exactly what a chat would receive."""
+    """Prints the message as a reader sees it (or, with ``format = "markdown"``, its source)."""
 
     platform = "console"
 
@@ -56,8 +56,9 @@ class ConsoleSender:
         parts = parts if parts is not None else MemoryParts()
         stream = self._stream or sys.stdout
         if parts.sent("text") is None:
+            markdown = isinstance(target, ConsoleTarget) and target.format == "markdown"
             try:
-                print(message.markdown + "\n", file=stream)
+                print((message.markdown if markdown else message.text) + "\n", file=stream)
                 stream.flush()
             except (BrokenPipeError, ValueError) as exc:  # ValueError: the stream was closed
                 raise DeferredDeliveryError(
