@@ -13,8 +13,12 @@ from bot.config import LoggingSettings
 __all__ = ["JsonFormatter", "setup_logging"]
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
-# Libraries that log request details (SQL parameters, payloads) below INFO.
-_CHATTY = ("aiosqlite", "discord", "nio", "apscheduler", "matplotlib", "PIL")
+# Libraries that log request details (SQL parameters, payloads, tokens) below INFO: never shown.
+_DETAILED = ("aiosqlite", "discord.http", "discord.gateway", "nio.rooms", "nio.responses", "nio.http")
+# Libraries that say at INFO what only matters when something is wrong.
+_CHATTY = ("discord", "nio", "apscheduler")
+# Libraries whose DEBUG is about themselves (font matching, parser rules), never about donorbot.
+_NOISY = ("matplotlib", "PIL", "markdown_it")
 
 
 class JsonFormatter(logging.Formatter):
@@ -64,3 +68,7 @@ def setup_logging(settings: LoggingSettings, stream: TextIO | None = None) -> No
     libraries = logging.DEBUG if root.level <= logging.DEBUG else max(logging.WARNING, root.level)
     for name in _CHATTY:
         logging.getLogger(name).setLevel(libraries)
+    for name in _NOISY:
+        logging.getLogger(name).setLevel(max(logging.INFO, libraries))
+    for name in _DETAILED:
+        logging.getLogger(name).setLevel(max(logging.INFO, libraries))
