@@ -313,3 +313,46 @@ async def test_export_donor_shows_every_table_that_holds_the_person_and_forget_c
                                                 received_at=when, donor_id=f"email:{EMAIL}")])).inserted == 0  # fmt: skip
     finally:
         await ledger.close()
+
+
+async def test_an_idle_connection_of_another_holder_does_not_stop_the_truncating_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """Forgetting from a process other than the one holding the ledger open still empties the WAL."""
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from bot.ledger.models import NewDonation
+    from bot.ledger.store import Ledger
+
+    path = tmp_path / "l.sqlite3"
+    holder = await Ledger.open(path, ZoneInfo("UTC"), KEY.encode())  # like run: open, idle
+    try:
+        await holder.write(
+            [
+                NewDonation(
+                    source="kofi",
+                    external_id=f"tx-{n}",
+                    amount=500,
+                    currency="EUR",
+                    received_at=datetime(2026, 10, 2, tzinfo=UTC),
+                    donor_id=f"email:{EMAIL}",
+                    public=True,
+                    display_name=NAME,
+                    message=MESSAGE,
+                )
+                for n in range(3)
+            ]
+        )
+        await holder.query("SELECT count(*) FROM donations")  # its reader has read, and is idle again
+        other = await Ledger.open(path, ZoneInfo("UTC"), KEY.encode())
+        try:
+            done = await other.forget(f"email:{EMAIL}")
+        finally:
+            await other.close()
+        assert done.wal_truncated and (tmp_path / "l.sqlite3-wal").read_bytes() == b""
+        files = list(tmp_path.iterdir())  # noqa: ASYNC240
+        assert all(NAME.encode() not in p.read_bytes() for p in files)
+        assert [tuple(r) for r in await holder.query("SELECT count(display_name) FROM donations")] == [(0,)]
+    finally:
+        await holder.close()

@@ -2,7 +2,7 @@
 milestones are identical before and after, whatever route brought the person's donations in
 (``import csv``, ``add``, a Ko-fi webhook). Only the named-donor list loses the person.
 
-Random ledgers (hypothesis, derandomized in CI) go through the ``donorbot`` command in this
+Random ledgers (hypothesis, derandomized by the ci profile) go through the ``donorbot`` command in this
 process and through the real webhook app on 127.0.0.1; one fixed case runs every step as a
 separate ``donorbot`` process.
 """
@@ -230,7 +230,6 @@ def load_tz() -> Any:
 @settings(
     max_examples=12,
     deadline=None,
-    derandomize=bool(os.environ.get("CI")),
     suppress_health_check=[HealthCheck.too_slow],
 )
 @given(gifts_strategy())
