@@ -65,29 +65,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def available_locales() -> list[str]:
-    """Languages donorbot has bulletins in: its catalogues, else its per-language templates."""
-    import importlib
+    """Languages donorbot has bulletins in (its catalogues)."""
+    from bot.i18n import available
 
-    try:
-        i18n = importlib.import_module("bot.i18n")
-        return sorted(i18n.available_locales())
-    except (ImportError, AttributeError):
-        from bot.news.render import packaged_templates
-
-        return sorted(p.name for p in packaged_templates().iterdir() if (p / "bulletin.md.j2").is_file())
+    return list(available())
 
 
 def _validators() -> dict[str, Callable[[str], str]]:
     """The config's own validators where it has them: what init accepts, the config accepts."""
     from bot.config import _currency, _timezone, _url
 
-    locales = available_locales()
-
     def locale(value: str) -> str:
-        value = value.replace("-", "_")
-        if value not in locales and value.split("_")[0] not in locales:
-            raise ValueError(f"{value!r}: donorbot speaks {', '.join(locales)}")
-        return value
+        from bot.i18n import UnsupportedLocale, resolve
+
+        try:
+            return resolve(value).locale
+        except UnsupportedLocale as exc:
+            raise ValueError(str(exc)) from None
 
     def name(value: str) -> str:
         if not value.strip():
