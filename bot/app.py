@@ -291,6 +291,16 @@ class Service:
 
     # --- chat adapters --------------------------------------------------------------------
 
+    def chat_state(self) -> dict[str, dict[str, Any]]:
+        """Each chat platform's connection: ``{"connected": bool, "problem": str | None}``."""
+        state: dict[str, dict[str, Any]] = {
+            platform: {"connected": event.is_set(), "problem": self.problems.get(platform)}
+            for platform, event in self.connected.items()
+        }
+        for platform in self.senders:  # console, discord-webhook: nothing to connect
+            state.setdefault(platform, {"connected": True, "problem": None})
+        return dict(sorted(state.items()))
+
     async def _supervise(self, platform: str, commands: CommandService) -> None:
         """Keep one platform connected: retry with backoff, report, never give up on the others."""
         delay = 1.0
@@ -585,7 +595,7 @@ class Service:
         assert self.core is not None
         if isinstance(request, Ping):
             assert self.lease is not None
-            return {"pid": self.lease.info.pid, "since": self.lease.info.since}
+            return {"pid": self.lease.info.pid, "since": self.lease.info.since, "chat": self.chat_state()}
         if isinstance(request, SendRequest):
             outcomes = await self.send_owed(request.deliveries)
             return {

@@ -8,11 +8,12 @@ ledger is a real SQLite file (a copy of the demo's).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -273,3 +274,39 @@ async def test_discord_failing_for_a_while_around_the_scheduled_time_gets_the_bu
     for channel in (emulator.world.general.id, emulator.world.announcements.id):
         titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
         assert len(titles) == 1
+
+
+async def test_status_and_metrics_show_each_chat_connection(
+    tmp_path: Path, demo_ledger: Path, emulator: DiscordEmulator, discord_config: Config,
+    service_for: list[Service], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    # Matrix on a port nothing listens on: its adapter keeps trying, Discord is up.
+    monkeypatch.setenv("DONORBOT_TEST_MATRIX_TOKEN", "syt_token")
+    matrix = (
+        '[matrix]\nhomeserver = "http://127.0.0.1:9"\nuser_id = "@bot:example.org"\n'
+        'access_token_env = "DONORBOT_TEST_MATRIX_TOKEN"\n'
+        '[[targets]]\nname = "room"\nplatform = "matrix"\nroom = "!room:example.org"\n'
+    )
+    path = write_config(tmp_path / "both.toml", emulator, extra=matrix)
+    config = with_ledger(load_config(path), demo_ledger)
+    service = await start(service_for, config, RetryPolicy(sleep=FakeSleep()))
+    await _until(lambda: "matrix" in service.problems)
+
+    from bot.cli import main
+
+    assert await asyncio.to_thread(main, ["--config", str(path), "status"]) == 0
+    out = capsys.readouterr().out
+    assert "  discord: connected" in out, out
+    assert "  matrix: not connected (cannot connect:" in out, out
+    assert await asyncio.to_thread(main, ["--config", str(path), "status", "--json"]) == 0
+    status = json.loads(capsys.readouterr().out)
+    assert status["service"]["chat"]["discord"] == {"connected": True, "problem": None}
+    assert status["service"]["chat"]["matrix"]["connected"] is False
+    assert service.metrics.adapter_up == {"discord": True, "matrix": False}, "and /metrics"
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    for _ in range(600):  # the adapter's first failure comes within a second or two
+        if predicate():
+            return
+        await asyncio.sleep(0.05)

@@ -125,9 +125,18 @@ async def _status(core: Any, now: datetime) -> dict[str, Any]:
     size["file_bytes"] = path.stat().st_size if path.exists() else 0
     sync = await sync_status(config, core.ledger)
     service = holder(config.ledger_path)
+    running: dict[str, Any] | None = asdict(service) if service is not None else None
+    if running is not None:
+        from bot.control import ControlError, NoService, Ping, ask_service
+
+        try:  # what the running service says of its chat connections
+            _, answer = await ask_service(config.ledger_path, Ping(), 5.0)
+            running["chat"] = answer.get("chat")
+        except (NoService, ControlError, OSError, TimeoutError):
+            running["chat"] = None
     return {
         "now": now.isoformat(),
-        "service": asdict(service) if service is not None else None,
+        "service": running,
         "targets": targets,
         "sources": sources,
         "sync": sync,
@@ -147,6 +156,11 @@ def cmd_status(args: argparse.Namespace) -> int:
             print(
                 f"Service: donorbot run, pid {service['pid']} on {service['host']}, since {service['since']}"
             )
+            for platform, chat in (service.get("chat") or {}).items():
+                state = (
+                    "connected" if chat["connected"] else f"not connected ({chat['problem'] or 'connecting'})"
+                )
+                print(f"  {platform}: {state}")
         else:
             print("Service: not running (no donorbot run holds this ledger)")
         print("Targets")
