@@ -321,3 +321,42 @@ async def test_plural_forms_for_three_to_a_thousand_and_one(ledger: Any, locale:
         hundred, thousand, exact = PEOPLE[locale]
         expected = {101: hundred, 1001: thousand}.get(n, exact.format(n=shown))
         assert expected in lead, f"{locale} {n}:\n{lead}"
+
+
+def test_the_console_target_writes_the_full_list_next_to_the_bulletin(tmp_path: Path) -> None:
+    """Through `donorbot post`: the bulletin names one donor, says one more chose to be named, and
+    the file with both is written in the target's folder (its path printed)."""
+    import os
+    import subprocess
+    import sys
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[project]\nname = "Donor Friends"\ntimezone = "UTC"\ndata_dir = "data"\n'
+        "[news]\nnamed_donors_shown = 1\n"
+        '[[targets]]\nname = "out"\nplatform = "console"\noutput_dir = "out"\nformat = "markdown"\n',
+        encoding="utf-8",
+    )
+    config.chmod(0o600)
+    rows = "id,date,amount,currency,donor,name,public\n"
+    rows += (
+        "a,2026-03-02,10.00,EUR,ann@example.org,Ann,true\nb,2026-03-03,12.00,EUR,bob@example.org,Bob,true\n"
+    )
+    (tmp_path / "d.csv").write_text(rows, encoding="utf-8")
+    env = {**os.environ, "DONORBOT_PSEUDONYM_KEY": "console-list-key-0123456789abcdef"}
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "bot", "--config", str(config), *args],
+            capture_output=True, text=True, check=False, env=env, timeout=300,
+        )  # fmt: skip
+
+    assert run("import", "csv", str(tmp_path / "d.csv")).returncode == 0
+    done = run("post", "--month", "2026-03")
+    assert done.returncode == 0, done.stderr
+    assert "… and 1 more donor who chose to be named: see the attached list." in done.stdout
+    [listed] = list((tmp_path / "out").glob("*named-donors-2026-03.txt"))
+    assert f"[named-donors-2026-03.txt: {listed}]" in done.stdout
+    text = listed.read_text(encoding="utf-8")
+    assert "Ann" in text and "Bob" in text
+    assert text.startswith("Donor Friends – everyone who chose to be named – March 2026")
