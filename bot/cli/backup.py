@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "backup over ledger.path (removing any -wal and -shm files beside it), start the bot.",
     )
     p.add_argument("file", type=Path, metavar="FILE", help="where to write the copy")
+    p.add_argument("--force", action="store_true", help="replace FILE if it exists")
     p.set_defaults(func=cmd_backup)
 
 
@@ -25,6 +26,9 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from bot.ledger.backup import BackupError, backup
 
     config = load(args)
+    itself = args.file.resolve() == config.ledger_path.resolve()  # said better by backup()
+    if args.file.exists() and not args.force and not itself:
+        return fail(f"{args.file} already exists; give --force to replace it, or another name")
     try:
         copied = backup(config.ledger_path, args.file)
     except BackupError as exc:

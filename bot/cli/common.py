@@ -54,6 +54,9 @@ def locale_problem(locale: str) -> str | None:
     return None
 
 
+_SERVICES = ("run", "serve")
+
+
 def load(args: argparse.Namespace, command: str | None = None) -> Config:
     """The configuration, validated for this command (:func:`bot.validation.validate`).
 
@@ -66,8 +69,13 @@ def load(args: argparse.Namespace, command: str | None = None) -> Config:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise SystemExit(EXIT_CONFIG) from None
-    setup_logging(config.logging)
-    verdict = validate(config, command or getattr(args, "command", None) or "")
+    name = command or getattr(args, "command", None) or ""
+    settings = config.logging
+    if name not in _SERVICES and settings.level == "INFO":
+        # A one-off command prints what it did; its log says only what went wrong.
+        settings = settings.model_copy(update={"level": "WARNING"})
+    setup_logging(settings)
+    verdict = validate(config, name)
     for warning in verdict.warnings:
         log.warning("%s", warning)
     if verdict.errors:

@@ -151,10 +151,17 @@ def cmd_status(args: argparse.Namespace) -> int:
             print_json(status)
             return 0
         tz = core.config.project.tz
+
+        def local(stamp: str | None) -> str:
+            """A stored ISO time, on the project's wall clock (the JSON keeps ISO 8601)."""
+            if not stamp:
+                return "-"
+            return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
         service = status["service"]
         if service is not None:
             print(
-                f"Service: donorbot run, pid {service['pid']} on {service['host']}, since {service['since']}"
+                f"Service: donorbot run, pid {service['pid']} on {service['host']}, since {local(service['since'])}"
             )
             for platform, chat in (service.get("chat") or {}).items():
                 state = (
@@ -167,11 +174,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not status["targets"]:
             print("  (none configured)")
         for t in status["targets"]:
-            when = (
-                datetime.fromisoformat(t["next_run"]).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
-                if t["next_run"]
-                else "disabled"
-            )
+            when = local(t["next_run"]) if t["next_run"] else "disabled"
             counts = ", ".join(f"{n} {state}" for state, n in t["deliveries"].items())
             print(f"  {t['name']} ({t['platform']}): next run {when}", end="")
             print(f" for {t['next_month']}; {counts}" if t["next_month"] else f"; {counts}")
@@ -182,10 +185,10 @@ def cmd_status(args: argparse.Namespace) -> int:
         if not status["sources"]:
             print("  (no donation yet)")
         for s in status["sources"]:
-            print(f"  {s['source']}: {s['donations']} donation(s), last {s['last']}")
+            print(f"  {s['source']}: {s['donations']} donation(s), last {local(s['last'])}")
         from bot.sources.sync.status import status_lines
 
-        print("\n".join(status_lines(status["sync"])))
+        print("\n".join(status_lines(status["sync"], local)))
         ledger = status["ledger"]
         print(
             f"Ledger: {ledger['donations_stored']} donations stored, {ledger['donations_counted']} counted, "

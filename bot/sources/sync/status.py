@@ -30,8 +30,8 @@ async def sync_status(config: Config, ledger: Ledger) -> list[dict[str, Any]]:
     return out
 
 
-def status_lines(entries: list[dict[str, Any]]) -> list[str]:
-    """The ``Sync`` part of ``donorbot status``."""
+def status_lines(entries: list[dict[str, Any]], local: Callable[[str | None], str] = str) -> list[str]:
+    """The ``Sync`` part of ``donorbot status``; ``local`` shows a stored ISO time to a person."""
     lines = ["Sync"]
     if not entries:
         lines.append("  (no [sources.*] configured)")
@@ -43,13 +43,14 @@ def status_lines(entries: list[dict[str, Any]]) -> list[str]:
         )
         if e["last_success"]:
             lines.append(
-                f"  {e['source']}: last synced {e['last_success']}{every}; cursor {e['cursor'] or '-'};"
+                f"  {e['source']}: last synced {local(e['last_success'])}{every};"
+                f" cursor {local(e['cursor']) if e['cursor'] else '-'};"
                 f" {e['stored']} donation(s) stored by {e['syncs']} sync(s)"
             )
         else:
             lines.append(f"  {e['source']}: never synced{every}")
         if e["last_error"]:
-            lines.append(f"    last attempt {e['last_attempt']} failed: {e['last_error']}")
+            lines.append(f"    last attempt {local(e['last_attempt'])} failed: {e['last_error']}")
     return lines
 
 
