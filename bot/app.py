@@ -574,9 +574,13 @@ class Service:
                 continue
             sender = self.senders.get(target.platform)
             if sender is None:
-                await owe(core, BULLETIN, month, target.name, self.clock())
-                reason = self.problems.get(target.platform, "connecting")
-                outcomes.append(PublishOutcome(target.name, "pending", f"{target.platform}: {reason}"))
+                reason = f"{target.platform}: {self.problems.get(target.platform, 'connecting')}"
+                row = await core.outbox.request(BULLETIN, month, target.name, now=self.clock())
+                if row.state == "sent":
+                    outcomes.append(PublishOutcome(target.name, "already sent", ", ".join(row.message_ids)))
+                    continue
+                await core.outbox.note(BULLETIN, month, target.name, reason)
+                outcomes.append(PublishOutcome(target.name, "pending", reason))
                 continue
             locale = self.config.locale_of(target)
 

@@ -128,3 +128,21 @@ async def test_a_run_killed_mid_send_is_taken_over_at_once_by_the_next_run_and_a
     for channel in (world.general.id, world.announcements.id):
         titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
         assert len(titles) == 1, f"one bulletin in channel {channel}"
+
+
+async def test_two_posts_started_together_post_one_bulletin_per_channel(
+    discord_config: Config, demo_ledger: Path, emulator: DiscordEmulator
+) -> None:
+    discord_config.ledger_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(demo_ledger, discord_config.ledger_path)
+    emulator.nonce_window = 0  # no help from Discord's deduplication: the outbox alone decides
+    results = await asyncio.gather(
+        *(donorbot(discord_config, "post", "--month", "2025-12") for _ in range(2))
+    )
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    world = emulator.world
+    for channel in (world.general.id, world.announcements.id):
+        titles = [m for m in emulator.sent(channel) if "# Donor Friends" in m.content]
+        assert len(titles) == 1, f"one bulletin in channel {channel}"
+    said = sorted(line.split(": ", 1)[1] for _, out, _ in results for line in out.splitlines())
+    assert [s.split(" (")[0] for s in said] == ["already sent", "already sent", "sent", "sent"], said
