@@ -360,6 +360,7 @@ class Service:
         from aiohttp import web
 
         from bot.sources.webhooks import RedactingAccessLogger, build_webhook_app, enabled_hooks
+        from bot.sources.webhooks.guard import Guard, guarded_runner
         from bot.sources.webhooks.spool import Intake, Spool, spool_path
 
         settings = self.config.webhooks
@@ -397,7 +398,8 @@ class Service:
 
         app.middlewares.append(count)
         app.router.add_get("/metrics", metrics)
-        runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+        guard = Guard(self.config.webhooks.header_timeout_seconds, self.config.webhooks.max_connections)
+        runner = guarded_runner(app, guard, access_log_class=RedactingAccessLogger)
         await runner.setup()
         self._runner = runner
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -271,6 +271,9 @@ class WebhookSettings(Section):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     max_body_bytes: Annotated[int, Field(gt=0)] = 1024 * 1024
+    header_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 10.0
+    body_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 200
     kofi: WebhookSecret | None = None
     github_sponsors: WebhookSecret | None = None
     stripe: StripeHook | None = None

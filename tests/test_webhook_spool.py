@@ -66,6 +66,10 @@ async def test_a_delivery_is_on_disk_before_the_answer_and_leaves_the_spool_once
             if not _rows(path):
                 break
             await asyncio.sleep(0.05)
+        for _ in range(100):
+            if intake.depth == (0, 0):
+                break
+            await asyncio.sleep(0.05)
         assert _rows(path) == 0 and intake.depth == (0, 0)
         assert written == [[_donation(1)]], "written once, as it was"
         # With the ledger free, the answer is what the ledger did.
@@ -114,7 +118,7 @@ async def test_a_busy_ledger_is_retried_and_what_is_left_is_drained_at_the_next_
         await asyncio.sleep(1.5)
     finally:
         await intake.close()
-    assert len(attempts) >= 3, "tried again"
+    assert len(attempts) >= 2, "tried again (after 1 s)"
     assert _rows(path) == 2, "kept, not set aside"
 
     stored: list[object] = []

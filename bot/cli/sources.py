@@ -156,6 +156,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "donorbot: warning: no webhook is enabled (set [webhooks.*] and their secrets)",
                 file=sys.stderr,
             )
+        from bot.sources.webhooks.guard import Guard, guarded_runner
         from bot.sources.webhooks.spool import Intake, Spool, spool_path
 
         def problem() -> str | None:
@@ -166,7 +167,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         intake = Intake(spool, core.ledger.write, problem=problem)
         await intake.start()
         app = build_webhook_app(config, core.ledger.write, problem=problem, intake=intake)
-        runner = web.AppRunner(app, access_log_class=RedactingAccessLogger)
+        guard = Guard(config.webhooks.header_timeout_seconds, config.webhooks.max_connections)
+        runner = guarded_runner(app, guard, access_log_class=RedactingAccessLogger)
         await runner.setup()
         try:
             site = web.TCPSite(runner, settings.host, settings.port)

@@ -11,6 +11,7 @@ emails and secrets are never stored or logged.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -22,6 +23,7 @@ from aiohttp.abc import AbstractAccessLogger
 
 from bot.config import Config
 from bot.ledger.models import WriteResult
+from bot.logs import redact_path, register_secret
 from bot.sources.webhooks import (
     buymeacoffee,
     donorbox,
@@ -33,6 +35,7 @@ from bot.sources.webhooks import (
     stripe,
 )
 from bot.sources.webhooks.common import Ignored, Item, Malformed, Outcome
+from bot.sources.webhooks.guard import guard_middleware
 from bot.sources.webhooks.signatures import (
     same_secret,
     verify_donorbox,
@@ -120,6 +123,7 @@ def enabled_hooks(config: Config) -> list[Hook]:
         if value is None:
             log.warning("webhooks.%s: environment variable %s is not set; route disabled", key, env)
             return None
+        register_secret(value.get_secret_value())  # never in a log line, wherever it turns up
         return value.get_secret_value()
 
     if settings.kofi and (key := secret("kofi", settings.kofi.secret_env)):
@@ -157,15 +161,14 @@ class RedactingAccessLogger(AbstractAccessLogger):
     """An access log that never writes a secret path segment (``/webhooks/NAME/{token}``).
 
     aiohttp's default access log writes the full path, which for Open Collective and
-    HelloAsso holds the secret: pass this as ``access_log_class`` to the AppRunner.
+    HelloAsso holds the secret: pass this as ``access_log_class`` to the AppRunner. The
+    segment is redacted wherever ``webhooks`` stands in the path (a reverse proxy's
+    prefix such as ``/donorbot/webhooks/opencollective/SECRET``, doubled slashes), and the
+    query string is never written.
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        path = request.path
-        parts = path.split("/")
-        if len(parts) > 3 and parts[1] == "webhooks":
-            path = "/".join([*parts[:3], "{token}"])
-        self.logger.info("%s %s %s %.3fs", request.method, path, response.status, time)
+        self.logger.info("%s %s %s %.3fs", request.method, redact_path(request.path), response.status, time)
 
     @property
     def enabled(self) -> bool:
@@ -186,6 +189,18 @@ async def _read_limited(request: web.Request, limit: int) -> bytes | None:
         if len(body) > limit:
             return None
     return bytes(body)
+
+
+class _SlowBody(Exception):
+    """The body did not arrive within ``webhooks.body_timeout_seconds``."""
+
+
+async def _read_body(request: web.Request, limit: int, seconds: float) -> bytes | None:
+    try:
+        async with asyncio.timeout(seconds):
+            return await _read_limited(request, limit)
+    except TimeoutError:
+        raise _SlowBody from None
 
 
 def build_webhook_app(
@@ -210,7 +225,7 @@ def build_webhook_app(
     """
     limit = config.webhooks.max_body_bytes
     hooks = enabled_hooks(config)
-    app = web.Application(client_max_size=limit + 1)
+    app = web.Application(client_max_size=limit + 1, middlewares=[guard_middleware])
     app[HOOKS] = hooks
     reported: list[str] = []
 
@@ -235,7 +250,17 @@ def build_webhook_app(
             ):
                 log.warning("%s: rejected: wrong secret path", hook.name)
                 return _json(401, status="unauthorised")
-            body = await _read_limited(request, limit)
+            try:
+                body = await _read_body(request, limit, config.webhooks.body_timeout_seconds)
+            except _SlowBody:
+                log.warning(
+                    "%s: rejected: body not received within %g s",
+                    hook.name,
+                    config.webhooks.body_timeout_seconds,
+                )
+                response = _json(408, status="too slow")
+                response.force_close()
+                return response
             if body is None:
                 log.warning("%s: rejected: body over %d bytes", hook.name, limit)
                 return _json(413, status="too large", limit=limit)

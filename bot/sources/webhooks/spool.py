@@ -136,21 +136,25 @@ class Spool:
             assert cursor.lastrowid is not None
             return cursor.lastrowid
 
-    def pending(self) -> list[tuple[int, str, list[Item]]]:
+    def pending(self, limit: int = 1_000_000) -> list[tuple[int, str, list[Item]]]:
+        """The oldest ``limit`` entries waiting for the ledger, in order."""
         with self._lock:
-            rows = self._db.execute("SELECT id, platform, items FROM entries ORDER BY id").fetchall()
+            rows = self._db.execute(
+                "SELECT id, platform, items FROM entries ORDER BY id LIMIT ?", (limit,)
+            ).fetchall()
         return [(i, platform, _decode(items)) for i, platform, items in rows]
 
-    def done(self, entry: int) -> None:
+    def done(self, *entries: int) -> None:
         with self._lock:
-            self._db.execute("DELETE FROM entries WHERE id = ?", (entry,))
+            self._db.executemany("DELETE FROM entries WHERE id = ?", [(e,) for e in entries])
             if self._db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None:
                 self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # no donor's data left in the WAL
 
-    def failed(self, entry: int, reason: str) -> None:
+    def failed(self, reason: str, *entries: int) -> None:
         with self._lock:
-            self._db.execute(
-                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?", (reason, entry)
+            self._db.executemany(
+                "UPDATE entries SET attempts = attempts + 1, last_error = ? WHERE id = ?",
+                [(reason, e) for e in entries],
             )
 
     def set_aside(self, entry: int, reason: str) -> None:
@@ -184,7 +188,13 @@ class _Entry:
 
 
 class Intake:
-    """Takes verified deliveries: spooled first, then written to the ledger (now or by the drain)."""
+    """Takes verified deliveries: spooled first, then written to the ledger (now or by the drain).
+
+    While the ledger is free, a delivery is written at once and its answer says what the
+    ledger did. As soon as one cannot be (the ledger is locked), the next ones are answered
+    ``queued`` without waiting, and the drain writes them in order, many at a time, once
+    the ledger lets it: a busy ledger is tried by one writer, not by every delivery.
+    """
 
     def __init__(
         self,
@@ -193,12 +203,16 @@ class Intake:
         *,
         problem: Callable[[], str | None] = lambda: None,
         answer_within: float = ANSWER_WITHIN,
+        batch: int = 200,
     ) -> None:
         self.spool = spool
         self._write = write
         self._problem = problem  # while it says something, nothing is written (the ledger is gone...)
         self._answer_within = answer_within
+        self._batch = batch
         self._tasks: dict[int, asyncio.Task[tuple[str, WriteResult | None]]] = {}
+        self._adding = 0  # deliveries being spooled by a handler, which may write them itself
+        self._backlog = True  # entries wait for the drain (until it finds the spool empty)
         self._drain: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
         self._closing = False
@@ -216,25 +230,36 @@ class Intake:
             self._drain.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drain
-        for task in list(self._tasks.values()):
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(asyncio.shield(task), 5)
+        tasks = list(self._tasks.values())
+        if tasks:
+            _, late = await asyncio.wait(tasks, timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await asyncio.to_thread(self.spool.close)
 
     async def take(self, platform: str, items: list[Item]) -> WriteResult | None:
-        """Spool ``items`` (on disk when this returns) and try the ledger for a moment.
+        """Spool ``items`` (on disk when this returns) and, when the ledger is free, store them.
 
         Returns what the ledger did, or None when the entry is queued for the drain.
         Raises only when the spool itself cannot be written (then nothing was accepted).
         """
-        entry = _Entry(await asyncio.to_thread(self.spool.add, platform, items), platform, items)
-        self.depth = (self.depth[0] + 1, self.depth[1])
-        task = self._start(entry)
+        self._adding += 1
         try:
-            _, result = await asyncio.wait_for(asyncio.shield(task), self._answer_within)
+            entry = _Entry(await asyncio.to_thread(self.spool.add, platform, items), platform, items)
+            self.depth = (self.depth[0] + 1, self.depth[1])  # exact again at the next write
+            if self._backlog or self._tasks:  # the ledger is busy: do not wait for it
+                self._backlog = True
+                self._wake.set()
+                return None
+            task = self._start(entry)
+        finally:
+            self._adding -= 1
+        try:
+            state, result = await asyncio.wait_for(asyncio.shield(task), self._answer_within)
         except TimeoutError:
             return None
-        return result
+        return result if state == "done" else None
 
     def _start(self, entry: _Entry) -> asyncio.Task[tuple[str, WriteResult | None]]:
         task = asyncio.create_task(self._attempt(entry), name=f"spool entry {entry.id}")
@@ -244,46 +269,70 @@ class Intake:
 
     async def _attempt(self, entry: _Entry) -> tuple[str, WriteResult | None]:
         """One try: ``done`` (in the ledger, out of the spool), ``aside`` (poison) or ``retry``."""
+        state, result = await self._write_entries([entry])
+        if state == "aside":  # alone: it is the poison
+            await self._set_aside(entry, str(result))
+            return "aside", None
+        if state == "retry":
+            self._backlog = True
+            self._wake.set()
+            return "retry", None
+        assert isinstance(result, WriteResult)
+        return "done", result
+
+    async def _set_aside(self, entry: _Entry, reason: str) -> None:
+        await asyncio.to_thread(self.spool.set_aside, entry.id, reason)
+        log.error("%s: delivery %d set aside in the spool: %s", entry.platform, entry.id, reason)
+        self.depth = await asyncio.to_thread(self.spool.depth)
+
+    async def _write_entries(self, entries: list[_Entry]) -> tuple[str, WriteResult | str | None]:
+        """Write ``entries`` in one ledger write: ``done`` (and the result), ``aside`` (a value
+        refused: the reason) or ``retry`` (the ledger cannot take them now)."""
+        ids = [e.id for e in entries]
         try:
             if (why := self._problem()) is not None:
                 raise RuntimeError(why)
-            result = await self._write(entry.items)
-        except ValueError as exc:  # what the entry holds: it will never be stored
-            reason = f"{type(exc).__name__}: {exc}"
-            await asyncio.to_thread(self.spool.set_aside, entry.id, reason)
-            log.error("%s: delivery %d set aside in the spool: %s", entry.platform, entry.id, reason)
-            self.depth = await asyncio.to_thread(self.spool.depth)
-            return "aside", None
-        except Exception as exc:  # the ledger cannot take it now: the drain tries again
-            await asyncio.to_thread(self.spool.failed, entry.id, f"{type(exc).__name__}: {exc}")
+            result = await self._write([item for e in entries for item in e.items])
+        except ValueError as exc:  # something an entry holds: it will never be stored
+            return "aside", f"{type(exc).__name__}: {exc}"
+        except Exception as exc:
+            await asyncio.to_thread(self.spool.failed, f"{type(exc).__name__}: {exc}", *ids)
             log.warning(
-                "%s: delivery %d kept in the spool, the ledger could not take it (%s); will retry",
-                entry.platform, entry.id, type(exc).__name__,
+                "%d webhook deliveries kept in the spool, the ledger could not take them (%s); will retry",
+                len(ids), type(exc).__name__,
             )  # fmt: skip
-            self._wake.set()
             return "retry", None
-        await asyncio.to_thread(self.spool.done, entry.id)
-        self.depth = (max(self.depth[0] - 1, 0), self.depth[1])
+        await asyncio.to_thread(self.spool.done, *ids)
+        self.depth = await asyncio.to_thread(self.spool.depth)
         return "done", result
 
     async def _drain_loop(self) -> None:
         delay = RETRY_FIRST
         while not self._closing:
-            pending = await asyncio.to_thread(self.spool.pending)
-            self.depth = await asyncio.to_thread(self.spool.depth)
-            stuck = False
-            for entry_id, platform, items in pending:
-                if entry_id in self._tasks:
-                    continue  # a handler is writing it
-                state, _ = await self._start(_Entry(entry_id, platform, items))
-                if state == "retry":
-                    stuck = True  # the ledger still cannot take it: wait before the rest
-                    break
-            if stuck:
+            pending = await asyncio.to_thread(self.spool.pending, self._batch)
+            if self._adding:
+                await asyncio.sleep(0.05)  # a handler may be about to write one of these itself
+                continue
+            entries = [_Entry(i, p, items) for i, p, items in pending if i not in self._tasks]
+            if not entries:
+                if not pending:
+                    self._backlog = False
+                self.depth = await asyncio.to_thread(self.spool.depth)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), RETRY_MAX if not pending else 0.1)
+                continue
+            self._backlog = True
+            state, reason = await self._write_entries(entries)
+            if state == "aside" and len(entries) == 1:
+                await self._set_aside(entries[0], str(reason))
+            elif state == "aside":  # one of them is poison: one by one, to set it aside alone
+                for entry in entries:
+                    state = (await self._start(entry))[0]
+                    if state == "retry":
+                        break
+            if state == "retry":
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RETRY_MAX)
                 continue
             delay = RETRY_FIRST
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), RETRY_MAX)
