@@ -13,8 +13,8 @@ such a date is never guessed. Dotted dates (``01.12.2025``) are always day first
 An id seen twice in one file with different data is a conflict, reported as a
 bad row; the same row twice is a duplicate, stored once; a later row of the same
 id whose status is ``refunded`` or ``disputed`` is that donation's refund. A file of
-millions of rows is checked in little memory: the first 250,000 ids are remembered
-exactly, the rest in a compact filter; a row whose id may have come before is held
+millions of rows is checked in bounded memory: the first 1,048,576 ids (a spreadsheet's
+row limit) are remembered exactly, the rest in a compact filter; a row whose id may have come before is held
 back and decided after a second, quick pass over the ids.
 """
 
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from bot.ledger.pseudonym import donor_identity
 from bot.money import MoneyError, is_currency, parse_amount
 from bot.sources.base import Parsed, RowError, Skipped
 from bot.sources.csvutil import (
+    MAX_LINE_CHARS,
     LineBudget,
     bounded_lines,
     join_row,
@@ -268,47 +270,35 @@ class _FastRows:
         return amount
 
 
-_EXACT_IDS = 250_000  # ids remembered exactly (about 25 MB at most), then in the filter
+# Ids remembered exactly (about 90 MB at most), then in the filter: Excel's and LibreOffice's
+# row limit, so a spreadsheet never needs the filter nor its second pass.
+_EXACT_IDS = 1_048_576
 _BLOOM_BITS_PER_ROW = 32  # with two probes: about one row in 270 flagged by mistake
 
 
 class _SeenIds:
-    """Which ids a file has shown so far.
+    """Ids past the first :data:`_EXACT_IDS` of a file (which the reader keeps in a set).
 
-    The first :data:`_EXACT_IDS` exactly (a set: every spreadsheet fits); past them, a
-    Bloom filter of 4 bytes a row (two probes), which may say yes for an id never added
-    (rarely), never no for one added. Memory stays bounded whatever the file's size.
+    A Bloom filter of 4 bytes a row (two probes): it may say yes for an id never added
+    (rarely), never no for one added, and its size is fixed by the file's line count.
     """
 
-    __slots__ = ("bits", "exact", "mask", "rows")
+    __slots__ = ("bits", "mask")
 
     def __init__(self, rows: int) -> None:
-        self.rows = rows
-        self.exact: set[str] | None = set()
+        size = 1 << max(13, (rows * _BLOOM_BITS_PER_ROW).bit_length())
         self.bits = bytearray()
-        self.mask = 0
+        self.mask = size - 1
+
+    def absorb(self, exact: set[str]) -> None:
+        """Take over from the exact set (allocated only now: small files never pay for it)."""
+        self.bits = bytearray((self.mask + 1) >> 3)
+        for key in exact:
+            self.add(key)
+        exact.clear()
 
     def add(self, key: str) -> bool:
         """Remember ``key``; whether it may have been added before."""
-        exact = self.exact
-        if exact is not None:
-            if key in exact:
-                return True
-            exact.add(key)
-            if len(exact) >= _EXACT_IDS:
-                self._to_filter(exact)
-            return False
-        return self._bloom(key)
-
-    def _to_filter(self, exact: set[str]) -> None:
-        size = 1 << max(13, (max(self.rows, len(exact)) * _BLOOM_BITS_PER_ROW).bit_length())
-        self.bits = bytearray(size >> 3)
-        self.mask = size - 1
-        self.exact = None
-        for key in exact:
-            self._bloom(key)
-
-    def _bloom(self, key: str) -> bool:
         h = hash(key)
         bits, mask = self.bits, self.mask
         a, b = h & mask, (h >> 32) & mask
@@ -375,11 +365,20 @@ class NativeCsvImporter:
         decimal_comma = delimiter != ","
         fast = _FastRows(index, tz, decimal_comma=decimal_comma)
         id_column = index["id"]
-        seen = _SeenIds(_count_lines(path))
+        scan = _scan(path)
+        seen = _SeenIds(scan.lines)
+        exact: set[str] | None = set()
+        remembered = 0
         held: dict[str, list[_Held]] = {}
         budget = LineBudget()
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(bounded_lines(handle, path, budget), delimiter=delimiter)
+            if scan.plain:
+                # No quote and no line over the limit: no row can span lines, so the lines are
+                # read by C code alone, each still at most MAX_LINE_CHARS (the file may change).
+                lines: Iterator[str] = iter(functools.partial(handle.readline, MAX_LINE_CHARS + 1), "")
+            else:
+                lines = bounded_lines(handle, path, budget)
+            reader = csv.reader(lines, delimiter=delimiter)
             next(reader, None)
             end = reader.line_num
             for fields in reader:
@@ -395,19 +394,39 @@ class NativeCsvImporter:
                     yield RowError(line, "(row)", problem, join_row(fields, delimiter))
                     continue
                 donation = fast.parse(fields)
+                key = fields[id_column].strip()
+                if key:
+                    # Inline for the first ids (a set, as fast as it gets), then the filter.
+                    if exact is not None:
+                        repeat = key in exact
+                        if not repeat:
+                            exact.add(key)
+                            remembered += 1
+                            if remembered > _EXACT_IDS:
+                                seen.absorb(exact)
+                                exact = None
+                    else:
+                        repeat = seen.add(key)
+                    if repeat:
+                        out: list[Parsed | RowError] = (
+                            [Parsed(line, donation)] if donation is not None else []
+                        )
+                        if donation is None:
+                            out.extend(
+                                self._row(
+                                    fields, index, line, tz, delimiter=delimiter, decimal_comma=decimal_comma
+                                )
+                            )
+                        held.setdefault(key, []).append(_Held(line, tuple(fields), out))
+                        continue
                 if donation is None:
                     # Anything unusual (a bad value, a refund, a bare date): the careful path,
                     # which also words the error.
-                    out: list[Parsed | RowError] = list(
-                        self._row(fields, index, line, tz, delimiter=delimiter, decimal_comma=decimal_comma)
+                    yield from self._row(
+                        fields, index, line, tz, delimiter=delimiter, decimal_comma=decimal_comma
                     )
                 else:
-                    out = [Parsed(line, donation)]
-                key = fields[id_column].strip()
-                if key and seen.add(key):
-                    held.setdefault(key, []).append(_Held(line, tuple(fields), out))
-                    continue
-                yield from out
+                    yield Parsed(line, donation)
         if held:
             yield from self._decide(path, delimiter, id_column, held, index.get("status"))
 
@@ -528,9 +547,26 @@ class NativeCsvImporter:
             yield Parsed(line, RefundEvent(source="csv", external_id=external_id, status=status))
 
 
-def _count_lines(path: Path) -> int:
-    count = 0
-    with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            count += block.count(b"\n")
-    return count
+@dataclass(frozen=True, slots=True)
+class _Scan:
+    lines: int
+    plain: bool  # no quote anywhere and no line longer than MAX_LINE_CHARS bytes
+
+
+def _scan(path: Path) -> _Scan:
+    """Count the lines and see whether the file can be read the fast way, a MiB at a time."""
+    lines = run = 0
+    plain = True
+    with path.open("rb") as raw:
+        while block := raw.read(1 << 20):
+            if plain and b'"' in block:
+                plain = False
+            first = block.find(b"\n")
+            if first == -1:
+                run += len(block)
+            else:
+                plain = plain and run + first <= MAX_LINE_CHARS
+                lines += block.count(b"\n")
+                run = len(block) - block.rfind(b"\n") - 1
+            plain = plain and run <= MAX_LINE_CHARS
+    return _Scan(lines, plain)
