@@ -156,6 +156,9 @@ class ControlServer:
 
     async def start(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        owner = self.path.parent.stat().st_uid
+        if owner != os.getuid():  # a folder someone else made could let them take the socket's place
+            raise OSError(f"{self.path.parent}: belongs to another user; cannot put the control socket there")
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()  # left by a service that died: the lease says nobody else listens
         previous = os.umask(0o177)

@@ -17,7 +17,7 @@ from bot.ledger.models import NewDonation
 
 KEY_ENV = "DONORBOT_OUTBOX_TEST_KEY"
 KEY = "outbox-test-key-0123456789abcdef"
-TITLE = "# Donor Friends"
+TITLE = "Donor Friends – Monthly News"  # the bulletin's title, as text or as Markdown
 
 
 def environment(**extra: str) -> dict[str, str]:

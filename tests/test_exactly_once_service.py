@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -56,6 +58,18 @@ def test_a_second_run_refuses_and_names_the_first_and_post_hands_over_to_it(tmp_
 
         status = donorbot(config, "status")
         assert f"Service: donorbot run, pid {first.pid} on " in status.stdout, status.stdout
+
+        control = tmp_path / "data" / "donorbot.sock"
+        assert control.stat().st_mode & 0o777 == 0o600, "only this user may hand work over"
+        for request, problem in (
+            (b'{"op": "send"}\n', '"v": 1'),
+            (b'{"v": 1, "op": "drop"}\n', "unknown op"),
+        ):
+            with socket.socket(socket.AF_UNIX) as raw:
+                raw.connect(str(control))
+                raw.sendall(request)
+                answer = json.loads(raw.makefile("rb").readline())
+            assert answer["ok"] is False and problem in answer["error"], answer
 
         post = donorbot(config, "post", "--month", "2026-10")
         assert post.returncode == 0, post.stderr
