@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol, TextIO
@@ -120,6 +121,8 @@ class Service:
         self.senders: dict[str, Sender] = {}
         self.problems: dict[str, str] = {}  # platform -> why it is not connected
         self.webhook_address: tuple[str, int] | None = None
+        self._routes: list[str] = []
+        self._ready = False
         self._factories = factories if factories is not None else _default_factories()
         self._retry_every = retry_every
         self._stop_grace = stop_grace
@@ -203,12 +206,15 @@ class Service:
         except BaseException:
             await self.stop()
             raise
-        log.info("ready: %d target(s), webhooks %s", len(self.targets), self._where())
+        self._ready = True
+        targets = ", ".join(f"{t.name} ({t.platform})" for t in self.targets) or "none"
+        log.info("ready: targets %s; webhooks %s", targets, self._where())
 
     def _where(self) -> str:
         if self.webhook_address is None:
             return "off"
-        return f"on http://{self.webhook_address[0]}:{self.webhook_address[1]}"
+        routes = ", ".join([*self._routes, "/healthz", "/metrics"])
+        return f"on http://{self.webhook_address[0]}:{self.webhook_address[1]} ({routes})"
 
     def request_stop(self) -> None:
         self._stop.set()
@@ -262,7 +268,9 @@ class Service:
         if self.lease is not None:
             self.lease.release()
             self.lease = None
-        log.info("stopped")
+        if self._ready:  # a start that failed says why, not "stopped"
+            log.info("stopped")
+        self._ready = False
 
     async def _sleep(self, seconds: float) -> None:
         """Back-off sleep that ends at once when the service stops."""
@@ -379,6 +387,7 @@ class Service:
         self.metrics.spool = self._intake
         app = build_webhook_app(self.config, self._store, problem=self.ledger_problem, intake=self._intake)
         names = {hook.path: hook.name for hook in hooks}
+        self._routes = [_shown_route(hook.path) for hook in hooks]
 
         @web.middleware
         async def count(
@@ -647,3 +656,8 @@ class Service:
                 self.metrics.deliveries[(outcome.target, outcome.state)] += 1
             outcomes.extend(done)
         return outcomes
+
+
+def _shown_route(path: str) -> str:
+    """A route as the log may show it: a secret path segment is never written out."""
+    return re.sub(r"\{[^}]*\}", "{secret}", path)

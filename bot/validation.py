@@ -173,8 +173,7 @@ CHECKS: tuple[tuple[Check, frozenset[str]], ...] = (
     (_key_length, _EVERY),
     (_key_set, _DONORS - _SERVICE),
     (_service_secrets, _SERVICE),
-    # run and serve say the same, once, when they build their routes (bot.sources.webhooks.enabled_hooks).
-    (_webhook_secrets, frozenset({CHECKER})),
+    (_webhook_secrets, _LONG_RUNNING),
     (_locales, _LONG_RUNNING),
     (_templates, frozenset({CHECKER})),
 )

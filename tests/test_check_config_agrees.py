@@ -170,3 +170,22 @@ def test_an_undefined_name_in_an_override_template_is_refused_before_the_1st(
     assert result.returncode == 2, result.stderr
     line = next(i for i, text in enumerate(broken.splitlines(), 1) if "mois" in text)
     assert f"{folder / 'bulletin.md.j2'}:{line}: 'mois' is undefined" in result.stderr
+
+
+def test_run_says_once_what_it_serves_and_a_taken_port_without_stopped(tmp_path: Path) -> None:
+    import socket
+
+    config = _write(tmp_path, '[webhooks.kofi]\nsecret_env = "DONORBOT_KOFI_TOKEN"\n', webhooks="true")
+    log = _run_until_ready(config)
+    assert log.count("DONORBOT_KOFI_TOKEN is not set") == 1, log
+    assert "ready: targets terminal (console); webhooks on http://127.0.0.1:" in log
+    assert "(/healthz, /metrics)" in log
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config.write_text(config.read_text().replace("port = 0", f"port = {port}"), encoding="utf-8")
+        result = _donorbot(config, "run")
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+    assert "stopped" not in result.stderr

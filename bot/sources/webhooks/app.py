@@ -121,7 +121,8 @@ def enabled_hooks(config: Config) -> list[Hook]:
     def secret(key: str, env: str | None) -> str | None:
         value = config.secret(env)
         if value is None:
-            log.warning("webhooks.%s: environment variable %s is not set; route disabled", key, env)
+            # Said once, with its line, by the configuration's verdict (bot.validation).
+            log.debug("webhooks.%s: environment variable %s is not set; route disabled", key, env)
             return None
         register_secret(value.get_secret_value())  # never in a log line, wherever it turns up
         return value.get_secret_value()
