@@ -272,3 +272,15 @@ async def test_what_a_stopped_service_left_in_the_spool_is_stored_at_the_next_st
         await _stop(process)
     assert _kofi_ids(ledger) == ["tx-7"]
     assert _rows(spool_path(ledger)) == 0
+
+
+def test_refused_deliveries_one_after_the_other_are_all_set_aside(tmp_path: Path) -> None:
+    """An entry's id is reused once it is gone; the poison table must not mind."""
+    spool = Spool(spool_path(tmp_path / "donorbot.sqlite3"))
+    try:
+        for n in range(3):
+            entry = spool.add("kofi", [_donation(n)])
+            spool.set_aside(entry, f"refused {n}")
+        assert spool.depth() == (0, 3)
+    finally:
+        spool.close()

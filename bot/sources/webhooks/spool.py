@@ -162,8 +162,10 @@ class Spool:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.execute(
-                    "INSERT INTO poison (id, platform, received, items, reason, at)"
-                    " SELECT id, platform, received, items, ?, ? FROM entries WHERE id = ?",
+                    # A poison row gets an id of its own: SQLite reuses a deleted entry's id, so the
+                    # next refused delivery may well carry the same one.
+                    "INSERT INTO poison (platform, received, items, reason, at)"
+                    " SELECT platform, received, items, ?, ? FROM entries WHERE id = ?",
                     (reason, time.time(), entry),
                 )
                 self._db.execute("DELETE FROM entries WHERE id = ?", (entry,))
