@@ -60,13 +60,16 @@ def stored_size(world: MatrixWorld, room: str, event_id: str) -> int:
 
 def check_delivery(posted: list[dict[str, Any]], message: Message) -> None:
     """One headline, its chart, then follow-ups threaded on the headline, with the whole bulletin."""
-    root, chart, *thread = posted
+    root, chart, *follow = posted
+    thread = [e for e in follow if e["msgtype"] != "m.file"]
+    files = [e for e in follow if e["msgtype"] == "m.file"]
+    assert follow[len(thread) :] == files, "attachments (the full list of names) come last"
     assert root["body"].startswith(message.title), "the headline comes first"
     assert "m.relates_to" not in root
     assert chart["msgtype"] == "m.image"
     assert thread, "the long parts are follow-ups"
     previous = root["event_id"]
-    for event in thread:
+    for event in follow:
         relation = event["m.relates_to"]
         assert relation["rel_type"] == "m.thread" and relation["event_id"] == root["event_id"]
         assert relation["m.in_reply_to"] == {"event_id": previous}, "old clients see a chain of replies"
@@ -170,7 +173,7 @@ async def test_a_resend_posts_only_what_is_missing_and_does_not_upload_the_chart
         upload = sender.client.upload
 
         async def counting_upload(*args: Any, **kwargs: Any) -> Any:
-            calls.append("upload")
+            calls.append(str(kwargs.get("filename")))
             return await upload(*args, **kwargs)
 
         sender.client.upload = counting_upload  # type: ignore[method-assign]
@@ -179,7 +182,10 @@ async def test_a_resend_posts_only_what_is_missing_and_does_not_upload_the_chart
         await sender.close()
 
     assert again == first, "the same events: the rest was deduplicated by transaction id"
-    assert calls == [], "the chart was not uploaded again"
+    assert message.image is not None and message.image.filename not in calls, (
+        "the chart was not uploaded again"
+    )
+    assert calls == [a.filename for a in message.attachments], "only what was not posted yet"
     posted = await alice.messages_from(room, matrix_world.bot.user_id)
     assert [p["event_id"] for p in posted] == first
 
