@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from test_core_cli import KEY, donorbot, project, write_csv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,28 @@ def test_a_damaged_ledger_is_refused_with_the_file_and_how_to_restore(tmp_path: 
     for command in (["stats"], ["preview"], ["run"]):
         done = donorbot(config, *command)
         _assert_clear_failure(done, str(ledger), "damaged", "backup")
+
+
+def test_a_ledger_too_large_to_check_at_open_still_gives_the_message_when_a_damaged_page_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from sources_support import cli
+
+    from bot.ledger import health
+
+    config, ledger = _ledger(tmp_path)
+    monkeypatch.setattr(health, "QUICK_CHECK_AT_OPEN", 0)  # as if it were over the size checked at open
+    monkeypatch.setenv("DONORBOT_PSEUDONYM_KEY", KEY)
+    with sqlite3.connect(ledger) as db:
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'month_stats'").fetchone()[0]
+        page_size = db.execute("PRAGMA page_size").fetchone()[0]
+    with ledger.open("r+b") as handle:  # the page the month figures are read from
+        handle.seek(page_size * (root - 1))
+        handle.write(b"\xff" * page_size)
+    code, _, err = cli(capsys, config, "stats", "--month", "2026-01")
+    assert code == 1, err
+    assert str(ledger) in err and "damaged" in err and "backup" in err, err
+    assert "Traceback" not in err
 
 
 def test_a_file_that_is_not_a_database_is_refused(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sqlite3
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
@@ -122,6 +123,12 @@ def with_core(
         return fail(str(exc), EXIT_CONFIG)
     except LedgerError as exc:
         return fail(str(exc))
+    except sqlite3.DatabaseError as exc:  # a damaged page read after opening (too large to check then)
+        if "malformed" not in str(exc) and "not a database" not in str(exc):
+            raise
+        from bot.ledger.health import damaged
+
+        return fail(damaged(config.ledger_path, str(exc)))
 
 
 def print_json(value: Any) -> None:

@@ -12,8 +12,8 @@ what a previous run left.
 
 An entry the ledger refuses for what it holds (a ``ValueError``: a value out of range)
 is moved to the ``poison`` table with the reason, never retried; a busy, locked,
-full or missing ledger is retried with backoff (1 s doubling to a minute), as long as it
-takes. The spool holds the items as parsed (a donor's email or platform id, before the
+full or missing ledger is retried with backoff (1 s doubling to 5 s, each try waiting out
+the ledger's 10 s busy timeout), as long as it takes. The spool holds the items as parsed (a donor's email or platform id, before the
 ledger turns it into a pseudonym) only until they are in the ledger; ``secure_delete``
 and a WAL truncated when the spool is empty keep nothing of them afterwards.
 """
@@ -41,7 +41,7 @@ __all__ = ["ANSWER_WITHIN", "Intake", "Spool", "spool_path"]
 log = logging.getLogger("donorbot.webhooks")
 
 ANSWER_WITHIN = 0.5  # seconds the handler waits for the ledger before answering "queued"
-RETRY_FIRST, RETRY_MAX = 1.0, 60.0  # seconds between tries while the ledger cannot take an entry
+RETRY_FIRST, RETRY_MAX = 1.0, 5.0  # seconds between tries (each try itself waits out the busy timeout)
 
 Item = NewDonation | RefundEvent
 Write = Callable[[list[Item]], Awaitable[WriteResult]]
@@ -322,7 +322,7 @@ class Intake:
                 self.depth = await asyncio.to_thread(self.spool.depth)
                 self._wake.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), RETRY_MAX if not pending else 0.1)
+                    await asyncio.wait_for(self._wake.wait(), 60.0 if not pending else 0.1)
                 continue
             self._backlog = True
             state, reason = await self._write_entries(entries)
