@@ -335,7 +335,13 @@ def test_status_shows_each_source_s_last_sync_cursor_and_error(
     assert sync["source"] == "opencollective" and sync["last_error"] is None
     assert sync["last_success"] and sync["cursor"].startswith("2025-1")
     _, out, _ = cli(capsys, config, "status")
-    assert f"opencollective: last synced {sync['last_success']}" in out and sync["cursor"] in out
+    tz = load_config(config).project.tz  # a person reads the project's wall clock
+
+    def local(stamp: str) -> str:
+        return datetime.fromisoformat(stamp).astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+    assert f"opencollective: last synced {local(sync['last_success'])}" in out
+    assert f"cursor {local(sync['cursor'])}" in out
 
 
 def test_sync_refuses_an_unknown_or_unconfigured_source(

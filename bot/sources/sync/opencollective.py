@@ -31,7 +31,7 @@ from bot.config import OpenCollectiveSource
 from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import is_currency, minor_digits
-from bot.sources.opencollective import SOURCE, is_private_slug, transaction_ids
+from bot.sources.opencollective import SOURCE, is_private_slug, reconcile, transaction_ids
 from bot.sources.sync.base import Batch, SyncError, start_time
 from bot.sources.sync.http import GraphQLClient, TokenRef
 from bot.sources.sync.shape import Reader
@@ -219,6 +219,7 @@ class OpenCollectiveSync:
                 source=SOURCE,
                 external_id=external_id,
                 aliases=aliases,
+                reconcile=reconcile("api"),  # it may meet a legacy export's row, which has no id
                 amount=amount,
                 currency=currency,
                 received_at=when,
