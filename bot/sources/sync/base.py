@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
 
 from bot.ledger.models import NewDonation, RefundEvent
 
-__all__ = ["CLI_NAMES", "Batch", "SyncError", "SyncSource", "cli_name", "config_key", "start_time"]
+__all__ = [
+    "CLI_NAMES", "Batch", "SyncError", "SyncSource", "cli_name", "config_key", "parse_cursor", "start_time",
+]  # fmt: skip
 
 # The config key of each source (``[sources.KEY]``) and the name the command line takes.
 CLI_NAMES = {"opencollective": "opencollective", "stripe": "stripe", "github_sponsors": "github-sponsors"}
@@ -65,3 +67,12 @@ def start_time(since: date | None) -> datetime | None:
     from datetime import UTC
 
     return datetime.combine(since, time(0, 0), tzinfo=UTC)
+
+
+def parse_cursor(cursor: str, what: str) -> datetime:
+    """A stored cursor (an ISO time, the newest creation time read) back to an aware time."""
+    try:
+        parsed = datetime.fromisoformat(cursor)
+    except ValueError:
+        raise SyncError(f"{what}: the stored cursor {cursor[:40]!r} is not a time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -22,7 +22,7 @@ newest activity's time; the next sync asks ``since`` :data:`OVERLAP` before it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import GitHubSponsorsSource
@@ -30,7 +30,7 @@ from bot.ledger.ids import keyed
 from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
 from bot.sources.github_sponsors import IDENTITY_PREFIX, SOURCE, reconcile
-from bot.sources.sync.base import Batch, SyncError, start_time
+from bot.sources.sync.base import Batch, SyncError, parse_cursor, start_time
 from bot.sources.sync.http import GraphQLClient, TokenRef
 from bot.sources.sync.shape import Reader
 
@@ -128,8 +128,8 @@ class GitHubSponsorsSync:
 
     async def fetch(self, cursor: str | None) -> Batch:
         batch = Batch(cursor=cursor)
-        start = _parse_cursor(cursor) - OVERLAP if cursor else start_time(self.settings.since)
-        newest = _parse_cursor(cursor) if cursor else None
+        start = parse_cursor(cursor, WHAT) - OVERLAP if cursor else start_time(self.settings.since)
+        newest = parse_cursor(cursor, WHAT) if cursor else None
         login = self.settings.login
         after: str | None = None
         async with self.client() as client:
@@ -208,11 +208,3 @@ class GitHubSponsorsSync:
             )
         )
         return when
-
-
-def _parse_cursor(cursor: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(cursor)
-    except ValueError:
-        raise SyncError(f"{WHAT}: the stored cursor {cursor[:40]!r} is not a time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

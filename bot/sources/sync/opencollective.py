@@ -24,7 +24,7 @@ frequency. A personal token goes in the ``Personal-Token`` header.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import OpenCollectiveSource
@@ -32,7 +32,7 @@ from bot.ledger.models import DonorKind, NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import is_currency, minor_digits
 from bot.sources.opencollective import SOURCE, is_private_slug, reconcile, transaction_ids
-from bot.sources.sync.base import Batch, SyncError, start_time
+from bot.sources.sync.base import Batch, SyncError, parse_cursor, start_time
 from bot.sources.sync.http import GraphQLClient, TokenRef
 from bot.sources.sync.shape import Reader
 
@@ -126,8 +126,8 @@ class OpenCollectiveSync:
 
     async def fetch(self, cursor: str | None) -> Batch:
         batch = Batch(cursor=cursor)
-        start = _parse_cursor(cursor) - OVERLAP if cursor else start_time(self.settings.since)
-        newest: datetime | None = _parse_cursor(cursor) if cursor else None
+        start = parse_cursor(cursor, WHAT) - OVERLAP if cursor else start_time(self.settings.since)
+        newest: datetime | None = parse_cursor(cursor, WHAT) if cursor else None
         offset = 0
         async with self.client() as client:
             for _page in range(MAX_PAGES):
@@ -243,11 +243,3 @@ def _minor(cents: int, currency: str) -> int | None:
         return cents * int(10 ** (digits - 2))
     divisor = int(10 ** (2 - digits))
     return cents // divisor if cents % divisor == 0 else None
-
-
-def _parse_cursor(cursor: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(cursor)
-    except ValueError:
-        raise SyncError(f"{WHAT}: the stored cursor {cursor[:40]!r} is not a time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

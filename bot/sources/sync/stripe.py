@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.config import StripeSource
 from bot.ledger.models import NewDonation, RefundEvent, Status
 from bot.ledger.pseudonym import donor_identity
 from bot.money import is_currency
-from bot.sources.sync.base import Batch, SyncError, start_time
+from bot.sources.sync.base import Batch, SyncError, parse_cursor, start_time
 from bot.sources.sync.http import TokenRef
 from bot.sources.sync.shape import Reader
 
@@ -123,7 +123,7 @@ class StripeSync:
         import stripe
 
         batch = Batch(cursor=cursor)
-        start = _parse_cursor(cursor) - OVERLAP if cursor else start_time(self.settings.since)
+        start = parse_cursor(cursor, WHAT) - OVERLAP if cursor else start_time(self.settings.since)
         created = {"created": {"gte": int(start.timestamp())}} if start else {}
         http = stripe.AIOHTTPClient()
         client = self._client(http)
@@ -141,7 +141,7 @@ class StripeSync:
         finally:
             with contextlib.suppress(Exception):  # closing must not hide the sync's own outcome
                 await http.close_async()  # type: ignore[no-untyped-call]
-        newest = _parse_cursor(cursor) if cursor else None
+        newest = parse_cursor(cursor, WHAT) if cursor else None
         invoices: dict[str, str] = {}  # PaymentIntent -> the invoice it paid
         for payment in invoice_payments:
             paid_by = payment.get("payment")
@@ -232,11 +232,3 @@ class StripeSync:
             return when
         batch.items.append(RefundEvent(SOURCE, donation_id(charge), Status.REFUNDED, when))
         return when
-
-
-def _parse_cursor(cursor: str) -> datetime:
-    try:
-        parsed = datetime.fromisoformat(cursor)
-    except ValueError:
-        raise SyncError(f"{WHAT}: the stored cursor {cursor[:40]!r} is not a time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
