@@ -133,7 +133,10 @@ async def test_two_crowd_months_reach_an_announcement_channel_whole_within_disco
     threads = emulator.threads_of(world.announcements.id)
     assert [t.id for t in threads] == [m.id for m in announcements]
     for announcement, thread in zip(announcements, threads, strict=True):
-        follow = emulator.sent(thread.id)
+        sent = emulator.sent(thread.id)
+        follow = [m for m in sent if m.content]  # the text; the full list of named donors is a file
+        files = [m.files[0].filename for m in sent if not m.content]
+        assert len(files) <= 1 and all(name.startswith("donateurs-nommes-") for name in files)
         assert announcement.files and announcement.files[0].data.startswith(b"\x89PNG")
         assert "## Dons" not in announcement.content  # annonces is the French target
         assert all(len(m.content) <= 2000 and (m.content or m.files) for m in [announcement, *follow])
