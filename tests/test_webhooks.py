@@ -332,6 +332,7 @@ async def test_healthz_lists_live_routes(hooks: Harness) -> None:
 async def test_a_route_is_enabled_only_when_its_secret_is_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG, "donorbot.webhooks")  # run and serve say it at start; the app at DEBUG
     monkeypatch.setenv("T_KOFI", SECRETS["T_KOFI"])
     monkeypatch.delenv("T_STRIPE", raising=False)
     config = make_config(
