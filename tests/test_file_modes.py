@@ -71,7 +71,6 @@ def test_under_umask_000_the_ledger_its_wal_and_shm_backups_and_folders_are_priv
             "donorbot.sqlite3": 0o600,
             "donorbot.sqlite3-wal": 0o600,
             "donorbot.sqlite3-shm": 0o600,
-            "donorbot.sqlite3.lock": 0o600,  # run's lease (bot/lease.py)
         }
         # Whatever else run wrote in the data folder (the console's charts...) is private too.
         for path in data.rglob("*"):
