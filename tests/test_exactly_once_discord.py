@@ -52,6 +52,9 @@ async def test_a_bulletin_cut_in_the_middle_is_finished_by_the_next_post_without
     finally:
         await core.close()
     assert plan.thread, "the demo's French bulletin takes an announcement and a thread"
+    # A one-off command logs only what went wrong at INFO; at DEBUG it says how each delivery went.
+    with discord_config.source.open("a", encoding="utf-8") as toml:
+        toml.write('\n[logging]\nlevel = "DEBUG"\n')
     emulator.nonce_window = 0  # long after the first try: Discord would no longer deduplicate anything
     # The announcement gets through; the first message in its thread is refused (rights lost mid-way).
     emulator.fail_next(1, 403, method="POST", path=MESSAGES, skip=1)
