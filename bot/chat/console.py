@@ -41,6 +41,29 @@ def write_atomically(path: Path, data: bytes) -> None:
         raise
 
 
+def _write_beside(path: Path, data: bytes, what: str, label: str, stream: TextIO) -> None:
+    """Write a part that goes along with the printed text, then say where it is.
+
+    Raises:
+        DeferredDeliveryError: it could not be written (a full disk): the delivery stays
+            pending with the reason, and a retry writes only what is missing.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomically(path, data)
+    except OSError as exc:
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
+        why = "the disk is full" if full else (exc.strerror or str(exc))
+        raise DeferredDeliveryError(
+            f"the bulletin was printed but {what} could not be written to {path}: {why}"
+        ) from exc
+    try:
+        print(f"[{label}: {path}]\n", file=stream)
+        stream.flush()
+    except (BrokenPipeError, ValueError, OSError):
+        pass  # the file is on disk, which is what this part is
+
+
 class ConsoleSender:
     """Prints the message as a reader sees it (or, with ``format = "markdown"``, its source)."""
 
@@ -72,20 +95,7 @@ class ConsoleSender:
         if message.image is not None and folder is not None:
             path = folder / f"{key}.png"
             if parts.sent("image") is None:
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    write_atomically(path, message.image.data)
-                except OSError as exc:
-                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                    why = "the disk is full" if full else (exc.strerror or str(exc))
-                    raise DeferredDeliveryError(
-                        f"the bulletin was printed but its chart could not be written to {path}: {why}"
-                    ) from exc
-                try:
-                    print(f"[chart: {path}]\n", file=stream)
-                    stream.flush()
-                except (BrokenPipeError, ValueError, OSError):
-                    pass  # the chart is on disk, which is what this part is
+                _write_beside(path, message.image.data, "its chart", "chart", stream)
                 await parts.record("image", str(path))
             ids.append(str(path))
         # Files that go along (the full list of named donors) are written next to the chart.
@@ -95,20 +105,7 @@ class ConsoleSender:
             path = folder / f"{key}-{Path(attachment.filename).name}"
             part = f"attachment-{number}"
             if parts.sent(part) is None:
-                try:
-                    folder.mkdir(parents=True, exist_ok=True)
-                    write_atomically(path, attachment.data)
-                except OSError as exc:
-                    full = exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                    why = "the disk is full" if full else (exc.strerror or str(exc))
-                    raise DeferredDeliveryError(
-                        f"the bulletin was printed but {attachment.filename} could not be written to {path}: {why}"
-                    ) from exc
-                try:
-                    print(f"[{attachment.filename}: {path}]\n", file=stream)
-                    stream.flush()
-                except (BrokenPipeError, ValueError, OSError):
-                    pass  # the file is on disk, which is what this part is
+                _write_beside(path, attachment.data, attachment.filename, attachment.filename, stream)
                 await parts.record(part, str(path))
             ids.append(str(path))
         return ids

@@ -93,12 +93,17 @@ def file_content(
         "info": {"mimetype": attachment.mime, "size": len(attachment.data)},
         "m.mentions": {},
     }
+    return _located(content, url, file)
+
+
+def _located(content: dict[str, Any], url: str | None, file: dict[str, Any] | None) -> dict[str, Any]:
+    """Where the media is: ``file`` (with its keys) in an encrypted room, else ``url``."""
     if file is not None:
         content["file"] = file
     elif url is not None:
         content["url"] = url
     else:
-        raise ValueError("an m.file needs url or file")
+        raise ValueError(f"an {content['msgtype']} needs url or file")
     return content
 
 
@@ -113,13 +118,7 @@ def image_content(
         "info": {"mimetype": image.mime, "size": len(image.data), "w": image.width, "h": image.height},
         "m.mentions": {},
     }
-    if file is not None:
-        content["file"] = file
-    elif url is not None:
-        content["url"] = url
-    else:
-        raise ValueError("an m.image needs url or file")
-    return content
+    return _located(content, url, file)
 
 
 def reply_relation(event_id: str, source: Mapping[str, Any]) -> dict[str, Any]:
