@@ -119,7 +119,7 @@ def _validators() -> dict[str, Callable[[str], str]]:
 
 
 class Asker:
-    """Questions on the terminal; with ``--yes`` (or no terminal) every default is taken."""
+    """Questions on the terminal (answers may also be piped in); with ``--yes`` every default is taken."""
 
     def __init__(self, interactive: bool) -> None:
         self.interactive = interactive
