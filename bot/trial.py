@@ -6,9 +6,9 @@ and ``run`` render every message the bot posts or answers (the bulletin, each
 command's reply, an alert of each kind, a thanks) in every language in use,
 first on the ledger's own last complete month, then on a small sample month
 (named donors with a message, an organisation, a monthly donor, a record) so
-the branches an empty ledger never takes are tried too. Nothing is posted and
-the ledger is not written: the sample lives in a temporary ledger, which also gives
-a month without donations.
+the branches an empty ledger never takes are tried too. Nothing is posted and no
+donation is written to the ledger: the sample lives in a temporary ledger, which
+also gives a month without donations.
 """
 
 from __future__ import annotations
