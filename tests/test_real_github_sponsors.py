@@ -1,6 +1,7 @@
-"""GitHub Sponsors: the dashboard export (real rows, scrubbed; tier changes) and octokit's webhook example.
+"""GitHub Sponsors: the dashboard export (real files, scrubbed; tier changes) and octokit's webhook example.
 
-Month figures are compared with a computation written here from the CSV; the webhook's
+Month figures are compared with a computation written here from the CSV or the JSON; the
+two formats of one account's export store each charge once; the webhook's
 ``sponsorship.created`` and the export's first charge of that sponsorship are one
 payment, in either order of arrival.
 """
@@ -23,6 +24,8 @@ from webhook_support import github_headers
 from bot.ledger.ids import hash_keyed
 
 REAL = FIXTURES / "github_sponsors" / "real" / "sponsors-activitywatch.csv"
+REAL_CSV = FIXTURES / "github_sponsors" / "real" / "sponsors-all-time.csv"
+REAL_JSON = FIXTURES / "github_sponsors" / "real" / "sponsors-all-time.json"
 TIER_CHANGES = FIXTURES / "github_sponsors" / "tier-change.csv"
 OCTOKIT_CREATED = FIXTURES / "github_sponsors" / "octokit" / "sponsorship-created.payload.json"
 ZONE = "Europe/Paris"
@@ -32,10 +35,30 @@ def money(text: str) -> Decimal:
     return Decimal(text.replace("$", "").replace(",", ""))
 
 
+def lines_of(path: Path) -> list[dict[str, str]]:
+    """The export's charge lines under the CSV's column names (a JSON export flattened)."""
+    if path.suffix == ".csv":
+        return list(csv.DictReader(path.open(encoding="utf-8-sig")))
+    lines = []
+    for sponsorship in json.loads(path.read_text(encoding="utf-8")):
+        for transaction in sponsorship["transactions"]:
+            lines.append(
+                {
+                    "Sponsor Handle": sponsorship["sponsor_handle"],
+                    "Is Public?": "true" if sponsorship["is_public"] else "false",
+                    "Transaction ID": transaction["transaction_id"],
+                    "Processed Amount": transaction["processed_amount"],
+                    "Status": transaction["status"],
+                    "Transaction Date": transaction["transaction_date"],
+                }
+            )
+    return lines
+
+
 def expected(path: Path) -> dict[str, dict[str, object]]:
-    """Month -> donations, donors, USD total, public listings, refunded charges (from the CSV)."""
+    """Month -> donations, donors, USD total, public listings (from the CSV or the JSON)."""
     charges: dict[str, list[dict[str, str]]] = defaultdict(list)
-    for row in csv.DictReader(path.open(encoding="utf-8-sig")):
+    for row in lines_of(path):
         charges[row["Transaction ID"]].append(row)
     months: dict[str, dict[str, object]] = defaultdict(
         lambda: {"donations": 0, "donors": set(), "total": Decimal(0), "public": 0}
@@ -53,7 +76,7 @@ def expected(path: Path) -> dict[str, dict[str, object]]:
     return months
 
 
-@pytest.mark.parametrize("path", [REAL, TIER_CHANGES])
+@pytest.mark.parametrize("path", [REAL, REAL_CSV, REAL_JSON, TIER_CHANGES], ids=lambda p: p.name)
 def test_each_month_equals_a_computation_from_the_csv(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, path: Path
 ) -> None:

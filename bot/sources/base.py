@@ -15,14 +15,21 @@ __all__ = ["Importer", "Parsed", "RowError", "Skipped"]
 
 @dataclass(frozen=True, slots=True)
 class RowError:
-    """A row that cannot be read: shown as ``FILE:LINE: column: problem``."""
+    """A row that cannot be read: shown as ``FILE:LINE: column: problem``.
+
+    ``where`` replaces the line number in files that have no lines to speak of (a JSON
+    export on one line: ``sponsorship 3, transaction 2``).
+    """
 
     line: int
     column: str
     problem: str
     raw: str = ""  # the row as it was, for the rejected-rows file
+    where: str = ""
 
     def describe(self, file: Path | str) -> str:
+        if self.where:
+            return f"{file}: {self.where}: {self.column}: {self.problem}"
         return f"{file}:{self.line}: {self.column}: {self.problem}"
 
 

@@ -9,6 +9,7 @@ reorder columns between versions. A header is matched after normalisation
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -56,6 +57,7 @@ __all__ = [
     "split_row",
     "unneutralise",
     "write_private_csv",
+    "write_private_text",
 ]
 
 Item = NewDonation | RefundEvent
@@ -399,6 +401,12 @@ def open_variant(path: Path, variants: Sequence[Variant], *, what: str) -> CsvFi
     )
 
 
+def write_private_text(target: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner may read (0600 whatever the umask), all at once."""
+    with _private_output(target, newline=None) as handle:
+        handle.write(text)
+
+
 def write_private_csv(
     target: Path,
     header: Sequence[str],
@@ -410,18 +418,24 @@ def write_private_csv(
     """Write a CSV file only its owner may read (0600 whatever the umask), all at once.
 
     Every cell a spreadsheet would run as a formula is neutralised (:func:`neutralise`).
-    The file is written beside ``target`` and renamed over it: never half-written.
     """
+    with _private_output(target, newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter,
+                            quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)  # fmt: skip
+        writer.writerow([neutralise(cell) for cell in header])
+        for row in rows:
+            writer.writerow([neutralise(cell) for cell in row])
+
+
+@contextlib.contextmanager
+def _private_output(target: Path, *, newline: str | None) -> Iterator[TextIO]:
+    """A file only its owner may read, written beside ``target`` and renamed over it: never half-written."""
     temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
     try:
         os.fchmod(fd, 0o600)  # the umask may have taken bits away; nobody else gets any
-        with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, delimiter=delimiter,
-                                quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL)  # fmt: skip
-            writer.writerow([neutralise(cell) for cell in header])
-            for row in rows:
-                writer.writerow([neutralise(cell) for cell in row])
+        with os.fdopen(fd, "w", newline=newline, encoding="utf-8") as handle:
+            yield handle
         os.replace(temporary, target)
     except BaseException:
         temporary.unlink(missing_ok=True)

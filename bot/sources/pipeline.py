@@ -6,7 +6,8 @@ unless ``skip_invalid``, which imports the rest and writes the rejected rows to
 ``FILE.rejected.csv`` next to the input: the file's own header and rows (same
 separator, same quoting), each with three more columns saying why
 (``rejected_line``, ``rejected_column``, ``rejected_problem``) that every importer
-ignores, so the file can be fixed and imported again as it is. It is readable by
+ignores, so the file can be fixed and imported again as it is (a JSON export's go to
+``FILE.rejected.json``, each entry with a ``rejected`` key). It is readable by
 its owner only (it holds what the export holds, emails included), and a cell a
 spreadsheet would run as a formula is written with a leading ``'`` (read back
 without it). ``dry_run`` does all the work and rolls back at the end, so its
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import sqlite3
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -28,7 +30,8 @@ from zoneinfo import ZoneInfo
 from bot.ledger.models import NewDonation, RefundEvent
 from bot.ledger.store import Ledger
 from bot.sources.base import Importer, Parsed, RowError, Skipped
-from bot.sources.csvutil import read_header, split_row, write_private_csv
+from bot.sources.csvutil import read_header, split_row, write_private_csv, write_private_text
+from bot.sources.jsonarray import is_json_array
 
 __all__ = ["REJECTED_COLUMNS", "ImportFailed", "ImportSummary", "copy_ledger", "count_lines", "import_file"]
 
@@ -187,14 +190,39 @@ async def import_file(
     summary.months = set(result.months or ())
     if errors:
         summary.rejected = len(errors)
-        summary.rejected_file = path.with_name(path.name + ".rejected.csv")
-        if not dry_run:
-            _write_rejected(summary.rejected_file, path, errors)
+        if is_json_array(path):
+            summary.rejected_file = path.with_name(path.name + ".rejected.json")
+            if not dry_run:
+                _write_rejected_json(summary.rejected_file, errors)
+        else:
+            summary.rejected_file = path.with_name(path.name + ".rejected.csv")
+            if not dry_run:
+                _write_rejected(summary.rejected_file, path, errors)
     return summary
 
 
 class _Abort(Exception):
     """Rolls the import's transaction back after invalid rows."""
+
+
+def _write_rejected_json(target: Path, errors: list[RowError]) -> None:
+    """A JSON export's rejected entries as it wrote them, each with a ``rejected`` key saying why.
+
+    Each entry is the element with only the part that was rejected (a sponsorship with
+    one transaction); the importers ignore ``rejected``, so the file imports again as is.
+    """
+    entries = []
+    for error in errors:
+        entry = json.loads(error.raw) if error.raw else {}
+        reason = {"where": error.where, "column": error.column, "problem": error.problem}
+        parts = entry.get("transactions") if isinstance(entry, dict) else None
+        if isinstance(parts, list) and parts and all(isinstance(part, dict) for part in parts):
+            for part in parts:
+                part["rejected"] = reason
+        elif isinstance(entry, dict):
+            entry["rejected"] = reason
+        entries.append(entry)
+    write_private_text(target, json.dumps(entries, ensure_ascii=False, indent=1) + "\n")
 
 
 def _write_rejected(target: Path, source: Path, errors: list[RowError]) -> None:
