@@ -2,7 +2,8 @@
 
 The public lists are real (scrubbed; tests/fixtures/README.md); the active-patrons
 export is written with the columns Liberapay's ``export.spt`` selects; the legacy
-Open Collective row is the one opencollective-frontend's own test expects.
+Open Collective row is the one opencollective-frontend's own test expects, and
+``obs-data.csv`` is a real collective's legacy export (three months, scrubbed).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from sources_support import FIXTURES, KEY, KEY_ENV, cli, ledger_path, query, wri
 PUBLIC_LISTS = sorted((FIXTURES / "liberapay" / "real").glob("public-*.csv"))
 FULL = FIXTURES / "liberapay" / "patrons.csv"
 LEGACY = FIXTURES / "opencollective" / "legacy" / "legacy-export.csv"
+OBS = FIXTURES / "opencollective" / "legacy" / "obs-data.csv"
 
 
 @pytest.mark.parametrize("path", PUBLIC_LISTS, ids=lambda p: p.name)
@@ -117,3 +119,41 @@ def test_a_legacy_row_and_the_same_payment_from_another_export_are_one(
         assert code == 0, err
     assert "imported: 0" in out and "duplicates (already in the ledger or twice in the file): 1" in out
     assert query(config, "SELECT count(*) FROM donations") == [(4,)]
+
+
+def test_a_real_legacy_export_equals_a_computation_from_its_rows_month_by_month(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(KEY_ENV, KEY)
+    zone = "America/Los_Angeles"
+    config = write_config(tmp_path, timezone=zone)
+    code, out, err = cli(capsys, config, "import", "opencollective", str(OBS))
+    assert code == 0, err
+    rows = list(csv.DictReader(OBS.open(encoding="utf-8")))
+    gifts = [r for r in rows if Decimal(r["Transaction Amount"]) > 0]
+    refunds = [r for r in rows if r["Transaction Description"].startswith("Refund of")]
+    assert f"imported: {len(gifts)}" in out
+    assert f"skipped, refund (the legacy export does not say of which contribution): {len(refunds)}" in out
+    assert f"skipped, money sent, not received: {len(rows) - len(gifts) - len(refunds)}" in out
+    months: dict[str, list[dict[str, str]]] = defaultdict(list)
+    for row in gifts:
+        when = datetime.fromisoformat(row["Transaction Date"]).replace(tzinfo=ZoneInfo(zone))
+        months[f"{when.year}-{when.month:02d}"].append(row)
+    assert sorted(months) == ["2021-10", "2021-11", "2021-12"]
+    for month, month_rows in months.items():
+        code, out, err = cli(capsys, config, "stats", "--month", month, "--json")
+        figures = json.loads(out)
+        assert figures["donations"] == len(month_rows), month
+        assert figures["donors"] == len({r["User Profile"] for r in month_rows}), month
+        total = sum(Decimal(r["Transaction Amount"]) for r in month_rows)
+        assert Decimal(figures["totals"]["USD"]) == total, month
+        named = [
+            r
+            for r in month_rows
+            if r["User Name"].lower() != "incognito" and "/guest-" not in r["User Profile"]
+        ]
+        assert figures["public_donors_listed"] == len(named), month  # a line per public donation
+        recurring = {r["User Profile"] for r in month_rows if r["Subscription Interval"] in ("month", "year")}
+        assert figures["recurring_donors"] == len(recurring), month
+    names = {row[0] for row in query(config, "SELECT DISTINCT display_name FROM donations")}
+    assert "Incognito" not in names and not any(n and n.lower() == "incognito" for n in names)
