@@ -268,9 +268,19 @@ def test_a_french_statement_is_read_day_first(config: Path, capsys: pytest.Captu
     found = rows("statement_fr.csv")
     assert [r.reason for r in found if isinstance(r, Skipped)] == [
         "Paiement standard is not a donation",
-        "Paiement d'abonnement is not a donation",
+        "Paiement d'abonnement sent, not received",  # the account paying its host
     ]
     assert not [r for r in found if isinstance(r, RowError)]
+    items = new("statement_fr.csv")
+    assert sorted(items) == ["9FR00000000000003", "9FR00000000000004"]
+    assert items["9FR00000000000003"].amount == 2000 and not items["9FR00000000000003"].recurring
+    assert items["9FR00000000000004"].recurring
+    # "31/03/2024 23:30" in Paris: read day first, in the row's zone.
+    assert items["9FR00000000000004"].received_at == datetime(
+        2024, 3, 31, 23, 30, tzinfo=ZoneInfo("Europe/Paris")
+    )
+    code, out, err = cli(capsys, config, "import", "paypal", str(FIXTURES / "paypal" / "statement_fr.csv"))
+    assert code == 0 and "imported: 2" in out, err
 
 
 def test_an_unknown_header_names_the_closest_variant_and_what_it_lacks(tmp_path: Path) -> None:

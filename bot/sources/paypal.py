@@ -17,7 +17,9 @@ name, in any order.
 
 Donations are ``Donation Received`` / ``Donation Payment`` and ``Subscription Payment
 Received`` / ``Subscription Payment`` rows (German ``Spendenzahlung``,
-``Abonnementzahlung``) with money coming in and a completed status. Money *sent*
+``Abonnementzahlung``; French ``Paiement de don``, ``Paiement d'abonnement``) with money
+coming in and a completed status. Spanish names are not known from any real file: such
+rows are skipped with their type named in the summary. Money *sent*
 (a negative ``Gross``, or ``Balance Impact = Debit``) is skipped as not a donation,
 whether or not the export has ``Balance Impact``; ``Memo`` rows moved no money. A
 ``Refund``, ``Chargeback`` or ``Payment Reversal`` row (``Reembolso``,
@@ -135,10 +137,13 @@ _DONATIONS = {
     "donation received": False,
     "donation payment": False,
     "spendenzahlung": False,
+    "paiement de don": False,
     "subscription payment received": True,
     "subscription payment": True,
     "recurring payment received": True,
     "abonnementzahlung": True,
+    "paiement d'abonnement": True,
+    "paiement d’abonnement": True,
 }
 _REFUNDS = {
     "refund": Status.REFUNDED,
