@@ -34,7 +34,7 @@ sponsorship seen by both is stored once, whichever comes first.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -138,10 +138,20 @@ class GitHubSponsorsImporter:
 
     def rows(self, path: Path, tz: ZoneInfo) -> Iterator[Parsed | Skipped | RowError]:
         if is_json_array(path):
-            yield from _charges(list(_json_lines(path)), tz, width=None)
+            yield from _charges(lambda: _json_lines(path), tz)
             return
         csv_file = open_csv(path, _COLUMNS, what="a GitHub Sponsors export")
-        yield from _charges(list(csv_file.records()), tz, width=len(csv_file.header))
+        width = len(csv_file.header)
+
+        def lines() -> Iterator[_Line | RowError]:
+            for record in csv_file.records():
+                if len(record.fields) > width:
+                    problem = f"{len(record.fields)} values but the header has {width} columns"
+                    yield RowError(record.line, "(row)", problem, record.raw)
+                else:
+                    yield record
+
+        yield from _charges(lines, tz)
 
 
 def _json_lines(path: Path) -> Iterator[_JsonLine | RowError]:
@@ -178,37 +188,70 @@ def _text(value: object) -> str:
     return str(value).strip()
 
 
+@dataclass(slots=True)
+class _Charge:
+    """What the first pass learns of one Transaction ID: its net amount, and which lines repeat.
+
+    Kept for every charge of the file until the end, so kept small: tuples (the usual
+    charge has one line) and hashes of lines, not the lines.
+    """
+
+    first: int  # the line the donation is read from
+    amount: int = 0
+    lines: int = 0
+    seen: tuple[int, ...] = ()
+    repeated: tuple[int, ...] = ()
+    problem: RowProblem | None = None
+    outcome: list[NewDonation | RefundEvent] | str | RowProblem | None = None
+
+
 def _charges(
-    lines: Sequence[_Line | RowError], tz: ZoneInfo, *, width: int | None
+    lines: Callable[[], Iterator[_Line | RowError]], tz: ZoneInfo
 ) -> Iterator[Parsed | Skipped | RowError]:
-    """Every line, grouped into charges by ``Transaction ID`` (a line without one is its own charge)."""
-    groups: dict[str, list[_Line]] = {}
-    for line in lines:
-        if not isinstance(line, RowError):
-            groups.setdefault(line.get("transaction_id") or f"line {line.line}", []).append(line)
-    outcomes: dict[int, list[NewDonation | RefundEvent] | str | RowProblem] = {}
-    for line in lines:
+    """Every line, grouped into charges by ``Transaction ID`` (a line without one is its own charge).
+
+    The lines of one charge may be anywhere in the file, so it is read twice: first to net
+    each charge's lines (a few numbers per charge are kept, not the lines), then to turn
+    each charge's first line into its donation.
+    """
+    charges: dict[str, _Charge] = {}
+    for line in lines():
+        if isinstance(line, RowError):
+            continue
+        key = _charge_key(line)
+        charge = charges.get(key)
+        if charge is None:
+            charge = charges[key] = _Charge(line.line)
+        same = hash(tuple(line.get(k) for k in _SAME_LINE))
+        if same in charge.seen:
+            charge.repeated += (line.line,)
+            continue
+        charge.seen += (same,)
+        charge.lines += 1
+        try:
+            charge.amount += parse_money(
+                line.require("amount"), CURRENCY, line.label("amount"), allow_negative=True
+            )
+        except RowProblem as exc:
+            charge.problem = charge.problem or exc
+    for line in lines():
         if isinstance(line, RowError):
             yield line
             continue
+        charge = charges[_charge_key(line)]
         where = getattr(line, "where", "")
-        fields = getattr(line, "fields", None)
-        if width is not None and fields is not None and len(fields) > width:
-            problem = f"{len(fields)} values but the header has {width} columns"
-            yield RowError(line.line, "(row)", problem, line.raw, where)
-            continue
-        group = groups[line.get("transaction_id") or f"line {line.line}"]
-        first = group[0]
-        if id(first) not in outcomes:
+        if charge.outcome is None:  # the charge's first line
             try:
-                outcomes[id(first)] = _charge(_distinct(group), tz)
+                if charge.problem is not None:
+                    raise charge.problem
+                charge.outcome = _charge(line, charge.amount, charge.lines, tz)
             except RowProblem as exc:
-                outcomes[id(first)] = exc
-        outcome = outcomes[id(first)]
+                charge.outcome = exc
+        outcome = charge.outcome
         if isinstance(outcome, RowProblem):  # every line of the charge goes to the rejected rows
             yield RowError(line.line, outcome.column, outcome.problem, line.raw, where)
-        elif line is not first:
-            repeated = all(line is not kept for kept in _distinct(group))
+        elif line.line != charge.first:
+            repeated = line.line in charge.repeated
             yield Skipped(
                 line.line,
                 "repeated under another sponsorship"
@@ -220,22 +263,18 @@ def _charges(
         else:
             for item in outcome:
                 yield Parsed(line.line, item)
+            charge.outcome = _STORED  # the donation itself is not kept to the end of the file
 
 
-def _distinct(group: list[_Line]) -> list[_Line]:
-    """The charge's lines, a line repeated under another sponsorship of the same sponsor left out."""
-    seen: set[tuple[str, ...]] = set()
-    kept = []
-    for line in group:
-        key = tuple(line.get(k) for k in _SAME_LINE)
-        if key not in seen:
-            seen.add(key)
-            kept.append(line)
-    return kept
+_STORED: list[NewDonation | RefundEvent] = []
 
 
-def _charge(group: list[_Line], tz: ZoneInfo) -> list[NewDonation | RefundEvent] | str:
-    first = group[0]
+def _charge_key(line: _Line) -> str:
+    return line.get("transaction_id") or f"line {line.line}"
+
+
+def _charge(first: _Line, amount: int, lines: int, tz: ZoneInfo) -> list[NewDonation | RefundEvent] | str:
+    """The donation (and refund) of one charge, read from its first line; ``amount`` is its net."""
     transaction_id = first.get("transaction_id")
     status = first.get("status").lower()
     if not transaction_id and not status:
@@ -245,12 +284,8 @@ def _charge(group: list[_Line], tz: ZoneInfo) -> list[NewDonation | RefundEvent]
     if status != "settled" and status not in _REFUNDED:
         return f"status {status}"
     when = parse_datetime(first.require("date"), first.label("date"), tz)
-    amount = sum(
-        parse_money(line.require("amount"), CURRENCY, line.label("amount"), allow_negative=True)
-        for line in group
-    )
     if amount <= 0:
-        if len(group) == 1:
+        if lines == 1:
             raise RowProblem(first.label("amount"), "a sponsorship must be positive")
         return "its lines net to nothing received"
     tier_text = first.get("tier_amount")
