@@ -171,3 +171,15 @@ async def test_every_order_of_the_three_routes_stores_each_payment_once(
         if r["Opposite Account Handle"].startswith(("guest-", "user-"))
     }
     assert hidden and not names & hidden  # guests and incognito contributors: counted, never named
+
+
+async def test_an_account_without_a_name_is_counted_never_listed_under_its_slug(tmp_path: Path) -> None:
+    # A real export has a contribution from `user-7253edc6` with an empty name; the webhook the same.
+    payload = webhook_payloads()[0]
+    payload["data"]["fromCollective"].update(slug="user-7253edc6", name="")
+    config = write_config(tmp_path, HOOKS, timezone="UTC")
+    body = json.dumps(payload).encode()
+    async with serving(config) as url:
+        status, _answer = await post(f"{url}/webhooks/opencollective/{SECRETS['T_OC']}", body, {})
+        assert status == 200
+    assert query(config, "SELECT display_name, donor_key IS NOT NULL FROM donations") == [(None, 1)]

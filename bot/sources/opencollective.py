@@ -67,6 +67,7 @@ __all__ = [
     "is_private_slug",
     "reconcile",
     "short_id",
+    "shown_name",
     "transaction_ids",
 ]
 
@@ -124,6 +125,16 @@ def is_private_slug(slug: str) -> bool:
 def is_private(slug: str, name: str) -> bool:
     """Guests and incognito contributors, as exports and the API show them."""
     return is_private_slug(slug) or name.strip().lower() == "incognito"
+
+
+def shown_name(slug: str, name: str) -> str | None:
+    """The name a donation may be listed under: none for guests, incognito and accounts without a name.
+
+    An account the export gives no name (a ``user-…`` slug and an empty name, as real
+    exports have) is counted as itself but never listed under its slug.
+    """
+    name = name.strip()
+    return None if not name or is_private(slug, name) else name
 
 
 def _flag(value: str) -> bool:
@@ -335,8 +346,7 @@ def _handler(
                 record.label("gross" if gross_column else "net"), "a contribution must be positive"
             )
         slug = record.get("slug")
-        name = record.get("name")
-        private = is_private(slug, name)
+        name = shown_name(slug, record.get("name"))
         donation = NewDonation(
             source=SOURCE,
             external_id=external_id,
@@ -345,8 +355,8 @@ def _handler(
             currency=currency,
             received_at=when,
             donor_id=donor_identity(SOURCE, slug or None, record.get("email") or None),
-            public=not private,
-            display_name=None if private else (name or slug),
+            public=name is not None,
+            display_name=name,
             recurring=_recurring(record.get("frequency"), record.get("description")),
             kind=_kind(record.get("account_type")),
             reconcile=reconcile(route),
@@ -375,8 +385,7 @@ def _legacy_handler(tz: ZoneInfo) -> Callable[[Record], Sequence[NewDonation | R
         when = parse_datetime(record.require("when"), record.label("when"), tz)
         profile = record.get("profile").rstrip("/")
         slug = profile.rsplit("/", 1)[-1] if profile else ""
-        name = record.get("name")
-        private = is_private(slug, name)
+        name = shown_name(slug, record.get("name"))
         # No id: the slug, the time and the amount, keyed (the slug is the person's platform id).
         key = f"{slug}:{record.get('when')}:{amount}:{currency}"
         seen[key] = seen.get(key, 0) + 1
@@ -388,8 +397,8 @@ def _legacy_handler(tz: ZoneInfo) -> Callable[[Record], Sequence[NewDonation | R
                 currency=currency,
                 received_at=when,
                 donor_id=donor_identity(SOURCE, slug or None),
-                public=not private,
-                display_name=None if private else (name or slug),
+                public=name is not None,
+                display_name=name,
                 recurring=record.get("interval").lower() in ("month", "year", "monthly", "yearly"),
                 reconcile=Reconcile(LEGACY_ROUTE, DAY),
             )

@@ -208,7 +208,9 @@ class OpenCollectiveSync:
         donor = read.object(node.get("oppositeAccount"), f"{where}.oppositeAccount", optional=True) or {}
         slug = str(donor.get("slug") or "")
         private = is_incognito(donor)
-        name = str(donor.get("name") or "").strip() or slug
+        name = (
+            None if private else (str(donor.get("name") or "").strip() or None)
+        )  # unnamed: counted, not listed
         order = read.object(node.get("order"), f"{where}.order", optional=True) or {}
         uuid = read.text(node, "id", where)
         legacy = read.integer(node, "legacyId", where, optional=True)
@@ -224,8 +226,8 @@ class OpenCollectiveSync:
                 currency=currency,
                 received_at=when,
                 donor_id=donor_identity(SOURCE, slug or None),
-                public=not private,
-                display_name=None if private else name,
+                public=name is not None,
+                display_name=name,
                 recurring=order.get("frequency") in ("MONTHLY", "YEARLY"),
                 kind=DonorKind.ORGANISATION if donor.get("type") == "ORGANIZATION" else DonorKind.PERSON,
             )

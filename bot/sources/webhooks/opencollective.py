@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from bot.ledger.models import DonorKind, NewDonation
 from bot.ledger.pseudonym import donor_identity
-from bot.sources.opencollective import SOURCE, is_private, reconcile, transaction_ids
+from bot.sources.opencollective import SOURCE, reconcile, shown_name, transaction_ids
 from bot.sources.webhooks.common import (
     Ignored,
     Malformed,
@@ -63,8 +63,7 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
         return Ignored("contribution of zero")
     donor = maybe_object(data.get("fromCollective"))
     slug = as_text(donor, "slug", "fromCollective", required=False)
-    name = as_text(donor, "name", "fromCollective", required=False)
-    private = is_private(slug, name)
+    name = shown_name(slug, as_text(donor, "name", "fromCollective", required=False))
     return [
         NewDonation(
             source=SOURCE,
@@ -74,8 +73,8 @@ def parse(body: bytes, headers: Mapping[str, str]) -> Outcome:
             currency=currency,
             received_at=when,
             donor_id=donor_identity(SOURCE, slug or None),
-            public=not private,
-            display_name=None if private else (name or slug),
+            public=name is not None,
+            display_name=name,
             kind=DonorKind.ORGANISATION
             if as_text(donor, "type", "fromCollective", required=False).upper() == "ORGANIZATION"
             else DonorKind.PERSON,
