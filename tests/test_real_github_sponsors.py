@@ -110,9 +110,10 @@ def test_a_tier_change_is_one_payment_netted_not_refused_nor_overstated(
     assert rows["ch_3PtierChange0005"] == 6784  # a prorated yearly charge: what was processed
 
 
+@pytest.mark.parametrize("form", ["csv", "json"])
 @pytest.mark.parametrize("webhook_first", [True, False])
 async def test_octokit_sponsorship_created_and_its_charge_line_are_one_payment(
-    tmp_path: Path, webhook_first: bool
+    tmp_path: Path, webhook_first: bool, form: str
 ) -> None:
     payload = json.loads(OCTOKIT_CREATED.read_text(encoding="utf-8"))
     sponsorship = payload["sponsorship"]
@@ -129,6 +130,21 @@ async def test_octokit_sponsorship_created_and_its_charge_line_are_one_payment(
         '$5.00,false,settled,2020-01-20 19:25:01 +0000,"",USA,,\n',
         encoding="utf-8",
     )
+    if form == "json":  # the same two charges as the JSON export writes them
+        transactions = [
+            {"transaction_id": row["Transaction ID"], "tier_name": row["Tier Name"],
+             "tier_monthly_amount": row["Tier Monthly Amount"], "processed_amount": row["Processed Amount"],
+             "is_prorated": row["Is Prorated?"] == "true", "status": row["Status"],
+             "transaction_date": datetime.strptime(row["Transaction Date"], "%Y-%m-%d %H:%M:%S %z").isoformat(),
+             "billing_country": "USA", "billing_region": None, "vat": None}
+            for row in csv.DictReader(export.open(encoding="utf-8"))
+        ]  # fmt: skip
+        export = tmp_path / "monalisa.json"
+        export.write_text(json.dumps([{
+            "sponsor_handle": "monalisa", "sponsor_profile_name": "Mona Lisa", "sponsor_public_email": None,
+            "sponsorship_started_on": "2019-12-20T19:24:46.000+00:00", "is_public": True, "is_yearly": False,
+            "transactions": transactions, "payment_source": "github", "metadata": {},
+        }]), encoding="utf-8")  # fmt: skip
     config = write_config(tmp_path, HOOKS, timezone="UTC")
     body = OCTOKIT_CREATED.read_bytes()
 

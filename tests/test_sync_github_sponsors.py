@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import random
 from collections import defaultdict
@@ -172,24 +173,52 @@ async def test_a_sponsorship_received_by_webhook_and_then_synced_is_stored_once(
     assert total[0][0] == new
 
 
+def as_json_export(path: Path) -> Path:
+    """The same charges as the dashboard's JSON export writes them: an array of sponsorships."""
+    sponsorships: dict[str, dict[str, Any]] = {}
+    for row in csv.DictReader(path.open(encoding="utf-8")):
+        sponsorship = sponsorships.setdefault(row["Sponsor Handle"], {
+            "sponsor_handle": row["Sponsor Handle"], "sponsor_profile_name": row["Sponsor Profile Name"] or None,
+            "sponsor_public_email": None, "sponsorship_started_on": row["Sponsorship Started On"],
+            "is_public": row["Is Public?"] == "true", "is_yearly": row["Is Yearly?"] == "true",
+            "transactions": [], "payment_source": "github", "metadata": {},
+        })  # fmt: skip
+        when = datetime.strptime(row["Transaction Date"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
+        sponsorship["transactions"].append({
+            "transaction_id": row["Transaction ID"], "tier_name": row["Tier Name"],
+            "tier_monthly_amount": row["Tier Monthly Amount"], "processed_amount": row["Processed Amount"],
+            "is_prorated": False, "status": row["Status"], "transaction_date": when.isoformat(timespec="milliseconds"),
+            "billing_country": row["Country"], "billing_region": None, "vat": None,
+        })  # fmt: skip
+    target = path.with_suffix(".json")
+    target.write_text(json.dumps(list(sponsorships.values())), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize("form", ["csv", "json"])
 @pytest.mark.parametrize("order", ["sync then import", "import then sync"])
 def test_the_dashboard_export_adds_only_the_charges_the_api_cannot_see_in_either_order(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], github: tuple[FakeGitHub, ServerThread], order: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    github: tuple[FakeGitHub, ServerThread],
+    order: str,
+    form: str,
 ) -> None:
     fake, server = github
     config = github_config(tmp_path, server.url)
     charges = fake.write_export_csv(tmp_path / "sponsors.csv", datetime(2025, 12, 1, tzinfo=UTC))
+    export = as_json_export(tmp_path / "sponsors.csv") if form == "json" else tmp_path / "sponsors.csv"
     first = sum(1 for a in fake.activities if a.action == "NEW_SPONSORSHIP")
     assert len(charges) > first  # renewals: charges the API does not list
     if order == "sync then import":
         assert cli(capsys, config, "sync")[0] == 0
-        code, out, err = cli(capsys, config, "import", "github-sponsors", str(tmp_path / "sponsors.csv"))
+        code, out, err = cli(capsys, config, "import", "github-sponsors", str(export))
         assert code == 0, err
         assert (
             f"  imported: {len(charges) - first}\n" in out
         )  # the first charges were the synced sponsorships
     else:
-        code, out, err = cli(capsys, config, "import", "github-sponsors", str(tmp_path / "sponsors.csv"))
+        code, out, err = cli(capsys, config, "import", "github-sponsors", str(export))
         assert code == 0, err
         code, out, err = cli(capsys, config, "sync")
         assert code == 0, out + err
