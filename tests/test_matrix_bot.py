@@ -56,6 +56,10 @@ async def start_bot() -> AsyncIterator[Start]:
         started.append(service)
         await service.start()
         await asyncio.wait_for(service.connected["matrix"].wait(), 60)
+        # What is owed is sent in the background on connecting: let that finish before a test records more.
+        flushing = [task for task in service._tasks if task.get_name() == "matrix owed"]
+        if flushing:
+            await asyncio.wait_for(asyncio.gather(*flushing), 60)
         return service
 
     yield start

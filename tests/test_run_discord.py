@@ -79,6 +79,11 @@ async def start(started: list[Service], config: Config, policy: RetryPolicy) -> 
     started.append(service)
     await service.start()
     await asyncio.wait_for(service.connected["discord"].wait(), 30)
+    # On connecting, the service sends what is owed in the background; let that finish (nothing is
+    # owed yet) so that it cannot take a delivery a test records next for a second attempt.
+    flushing = [task for task in service._tasks if task.get_name() == "discord owed"]
+    if flushing:
+        await asyncio.wait_for(asyncio.gather(*flushing), 30)
     return service
 
 
