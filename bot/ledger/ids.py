@@ -35,11 +35,11 @@ __all__ = [
     "match_reconcilable",
     "record_ids",
     "rehash_legacy_ids",
-    "remember_reconcilable",
     "remember_reconcilables",
 ]
 
 KEYED_PREFIX = "keyed:"
+NO_DONOR = ""  # donation_matches.donor_key of a payment whose route named no donor
 STORED_PREFIX = "k:"
 
 # Ids that earlier versions stored in the clear, by source: any id of these sources with
@@ -138,7 +138,8 @@ async def match_reconcilable(
     db: aiosqlite.Connection,
     *,
     source: str,
-    donor_key: str,
+    donor_key: str | None,
+    private: bool,
     currency: str,
     amount: int,
     stamp: int,
@@ -146,17 +147,30 @@ async def match_reconcilable(
     window: int,
     against: Sequence[str] = (),
 ) -> int | None:
-    """The donation another route stored for this payment (see ``Reconcile``), marked as matched."""
+    """The donation another route stored for this payment (see ``Reconcile``), marked as matched.
+
+    A payment whose route names no donor (``donor_key`` None: Open Collective's webhook for
+    an incognito contributor) may be a *private* donation of another route, whoever its
+    donor; a private donation may be one whose route named no donor. A named donation
+    matches only its own donor's.
+    """
     among = "".join(" OR instr(routes, ?) > 0" for _ in against)
+    keys: tuple[str, ...] = ()
+    if donor_key is None:
+        who = "donation IN (SELECT id FROM donations WHERE display_name IS NULL)"
+    elif private:
+        who, keys = f"donor_key IN (?, '{NO_DONOR}')", (donor_key,)
+    else:
+        who, keys = "donor_key = ?", (donor_key,)
     cursor = await db.execute(
         "SELECT donation FROM donation_matches"
-        " WHERE source = ? AND donor_key = ? AND currency = ? AND amount = ?"
+        f" WHERE source = ? AND {who} AND currency = ? AND amount = ?"
         " AND received_at BETWEEN ? AND ? AND instr(routes, ?) = 0"
         + (f" AND (0{among})" if against else "")
         + " ORDER BY abs(received_at - ?), donation LIMIT 1",
         (
             source,
-            donor_key,
+            *keys,
             currency,
             amount,
             stamp - window,
@@ -175,28 +189,27 @@ async def match_reconcilable(
     return int(row[0])
 
 
-async def remember_reconcilable(
-    db: aiosqlite.Connection, row: Sequence[Any], donation: int, route: str, amount: int | None = None
-) -> None:
-    """Keep what a later route's report of this payment will be matched on."""
-    source, donor_key, currency, stamp = row[0], row[2], row[6], row[7]
-    amount = row[5] if amount is None else amount
-    await db.execute(
-        "INSERT OR IGNORE INTO donation_matches (donation, source, donor_key, currency, amount,"
-        " received_at, routes) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (donation, source, donor_key, currency, amount, stamp, f"|{route}|"),
-    )
-
-
 async def remember_reconcilables(
     db: aiosqlite.Connection, entries: Sequence[tuple[Sequence[Any], int, str, int | None]]
 ) -> None:
-    """:func:`remember_reconcilable` for many ``(row, donation, route, amount)`` at once."""
+    """Keep what a later route's report of each payment will be matched on.
+
+    ``entries`` are ``(row, donation, route, amount)``: the donation's row as inserted, its
+    id, the route that reported it, and the amount to match on when not the row's.
+    """
     await db.executemany(
         "INSERT OR IGNORE INTO donation_matches (donation, source, donor_key, currency, amount,"
         " received_at, routes) VALUES (?, ?, ?, ?, ?, ?, ?)",
         [
-            (donation, row[0], row[2], row[6], row[5] if amount is None else amount, row[7], f"|{route}|")
+            (
+                donation,
+                row[0],
+                row[2] or NO_DONOR,
+                row[6],
+                row[5] if amount is None else amount,
+                row[7],
+                f"|{route}|",
+            )
             for row, donation, route, amount in entries
         ],
     )

@@ -28,7 +28,9 @@ class Reconcile:
     source, the same donor pseudonym, amount and currency, received within ``window``
     seconds, that was stored by a different ``route`` (one of ``against`` when given) and
     that no donation of this route has matched yet (the closest in time wins). If there is one, this donation is that
-    payment: it is not stored again, and its ids become that donation's aliases.
+    payment: it is not stored again, and its ids become that donation's aliases. A payment
+    whose route names no donor (Open Collective's webhook for an incognito contributor) is
+    matched to a private donation of the same amount and time, and the other way round.
     """
 
     route: str  # e.g. "webhook", "csv", "api": who reported the payment

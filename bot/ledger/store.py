@@ -864,12 +864,13 @@ class WriteBatch:
                 row = (row[0], own, *row[2:])
                 ids = [own, *ids[1:]]
                 found = local.get((source, own)) or await find_donation(db, source, [own])
-            reconcile = item.reconcile if donor is not None else None
+            reconcile = item.reconcile
             if found is None and reconcile is not None and await self._may_match(source, reconcile):
                 found = await match_reconcilable(
                     db,
                     source=source,
                     donor_key=donor,
+                    private=row[3] is None,
                     currency=row[6],
                     amount=row[5] if reconcile.amount is None else reconcile.amount,
                     stamp=row[7],
