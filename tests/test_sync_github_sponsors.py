@@ -139,8 +139,9 @@ def test_new_sponsorships_are_stored_as_their_first_payment_and_the_rest_is_said
     ]
 
 
-async def test_a_sponsorship_received_by_webhook_and_then_synced_is_stored_once(
-    tmp_path: Path, github: tuple[FakeGitHub, ServerThread]
+@pytest.mark.parametrize("webhook_first", [True, False], ids=["webhook-then-sync", "sync-then-webhook"])
+async def test_a_sponsorship_received_by_webhook_and_synced_is_stored_once(
+    tmp_path: Path, github: tuple[FakeGitHub, ServerThread], webhook_first: bool
 ) -> None:
     fake, server = github
     config = load_config(github_config(tmp_path, server.url))
@@ -161,15 +162,21 @@ async def test_a_sponsorship_received_by_webhook_and_then_synced_is_stored_once(
     from bot.sources.sync.runner import build_sources, sync_once
 
     core = await Core.open(config)
+    new = sum(1 for a in fake.activities if a.action == "NEW_SPONSORSHIP")
     try:
-        assert (await core.ledger.write(items)).inserted == 1
         [source], _ = build_sources(config)
-        report = await sync_once(core.ledger, source)
+        if webhook_first:
+            assert (await core.ledger.write(items)).inserted == 1
+            report = await sync_once(core.ledger, source)
+            assert report.error is None and report.new == new - 1 and report.duplicates == 1
+        else:
+            report = await sync_once(core.ledger, source)
+            assert report.error is None and report.new == new
+            written = await core.ledger.write(items)
+            assert written.inserted == 0 and written.duplicates == 1
         total = await core.ledger.query("SELECT count(*) FROM donations")
     finally:
         await core.close()
-    new = sum(1 for a in fake.activities if a.action == "NEW_SPONSORSHIP")
-    assert report.error is None and report.new == new - 1 and report.duplicates == 1
     assert total[0][0] == new
 
 
