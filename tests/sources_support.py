@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import csv
+import json
 import sqlite3
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,3 +54,28 @@ def donations(config: Path, source: str) -> dict[str, tuple[Any, ...]]:
         (source,),
     )
     return {row[0]: row[1:] for row in rows}
+
+
+def github_json_export(path: Path) -> Path:
+    """A GitHub Sponsors CSV export's charges as the dashboard's JSON export writes them (an
+    array of sponsorships, each with its transactions), beside it as ``.json``."""
+    sponsorships: dict[str, dict[str, Any]] = {}
+    for row in csv.DictReader(path.open(encoding="utf-8")):
+        sponsorship = sponsorships.setdefault(row["Sponsor Handle"], {
+            "sponsor_handle": row["Sponsor Handle"], "sponsor_profile_name": row["Sponsor Profile Name"] or None,
+            "sponsor_public_email": None, "sponsorship_started_on": row["Sponsorship Started On"],
+            "is_public": row["Is Public?"] == "true", "is_yearly": row["Is Yearly?"] == "true",
+            "transactions": [], "payment_source": "github", "metadata": {},
+        })  # fmt: skip
+        date = row["Transaction Date"].replace(" UTC", " +0000")
+        when = datetime.strptime(date, "%Y-%m-%d %H:%M:%S %z")
+        sponsorship["transactions"].append({
+            "transaction_id": row["Transaction ID"], "tier_name": row["Tier Name"],
+            "tier_monthly_amount": row["Tier Monthly Amount"], "processed_amount": row["Processed Amount"],
+            "is_prorated": row["Is Prorated?"] == "true", "status": row["Status"],
+            "transaction_date": when.isoformat(timespec="milliseconds"),
+            "billing_country": row["Country"], "billing_region": None, "vat": None,
+        })  # fmt: skip
+    target = path.with_suffix(".json")
+    target.write_text(json.dumps(list(sponsorships.values())), encoding="utf-8")
+    return target

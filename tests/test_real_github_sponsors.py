@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from serve_support import HOOKS, donorbot, post, serving
-from sources_support import FIXTURES, KEY, KEY_ENV, cli, query, write_config
+from sources_support import FIXTURES, KEY, KEY_ENV, cli, github_json_export, query, write_config
 from webhook_support import github_headers
 
 from bot.ledger.ids import hash_keyed
@@ -131,20 +131,7 @@ async def test_octokit_sponsorship_created_and_its_charge_line_are_one_payment(
         encoding="utf-8",
     )
     if form == "json":  # the same two charges as the JSON export writes them
-        transactions = [
-            {"transaction_id": row["Transaction ID"], "tier_name": row["Tier Name"],
-             "tier_monthly_amount": row["Tier Monthly Amount"], "processed_amount": row["Processed Amount"],
-             "is_prorated": row["Is Prorated?"] == "true", "status": row["Status"],
-             "transaction_date": datetime.strptime(row["Transaction Date"], "%Y-%m-%d %H:%M:%S %z").isoformat(),
-             "billing_country": "USA", "billing_region": None, "vat": None}
-            for row in csv.DictReader(export.open(encoding="utf-8"))
-        ]  # fmt: skip
-        export = tmp_path / "monalisa.json"
-        export.write_text(json.dumps([{
-            "sponsor_handle": "monalisa", "sponsor_profile_name": "Mona Lisa", "sponsor_public_email": None,
-            "sponsorship_started_on": "2019-12-20T19:24:46.000+00:00", "is_public": True, "is_yearly": False,
-            "transactions": transactions, "payment_source": "github", "metadata": {},
-        }]), encoding="utf-8")  # fmt: skip
+        export = github_json_export(export)
     config = write_config(tmp_path, HOOKS, timezone="UTC")
     body = OCTOKIT_CREATED.read_bytes()
 

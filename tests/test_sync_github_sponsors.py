@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import random
 from collections import defaultdict
@@ -17,7 +16,7 @@ import pytest
 from bot.config import load_config
 from bot.core import Core
 from bot.sources.webhooks import github_sponsors as webhook
-from tests.sources_support import KEY, KEY_ENV, cli, query, write_config
+from tests.sources_support import KEY, KEY_ENV, cli, github_json_export, query, write_config
 from tests.sync_fakes.github import Activity, FakeGitHub, Sponsor
 from tests.sync_fakes.server import ServerThread
 from tests.sync_support import month_figures
@@ -180,28 +179,6 @@ async def test_a_sponsorship_received_by_webhook_and_synced_is_stored_once(
     assert total[0][0] == new
 
 
-def as_json_export(path: Path) -> Path:
-    """The same charges as the dashboard's JSON export writes them: an array of sponsorships."""
-    sponsorships: dict[str, dict[str, Any]] = {}
-    for row in csv.DictReader(path.open(encoding="utf-8")):
-        sponsorship = sponsorships.setdefault(row["Sponsor Handle"], {
-            "sponsor_handle": row["Sponsor Handle"], "sponsor_profile_name": row["Sponsor Profile Name"] or None,
-            "sponsor_public_email": None, "sponsorship_started_on": row["Sponsorship Started On"],
-            "is_public": row["Is Public?"] == "true", "is_yearly": row["Is Yearly?"] == "true",
-            "transactions": [], "payment_source": "github", "metadata": {},
-        })  # fmt: skip
-        when = datetime.strptime(row["Transaction Date"], "%Y-%m-%d %H:%M:%S UTC").replace(tzinfo=UTC)
-        sponsorship["transactions"].append({
-            "transaction_id": row["Transaction ID"], "tier_name": row["Tier Name"],
-            "tier_monthly_amount": row["Tier Monthly Amount"], "processed_amount": row["Processed Amount"],
-            "is_prorated": False, "status": row["Status"], "transaction_date": when.isoformat(timespec="milliseconds"),
-            "billing_country": row["Country"], "billing_region": None, "vat": None,
-        })  # fmt: skip
-    target = path.with_suffix(".json")
-    target.write_text(json.dumps(list(sponsorships.values())), encoding="utf-8")
-    return target
-
-
 @pytest.mark.parametrize("form", ["csv", "json"])
 @pytest.mark.parametrize("order", ["sync then import", "import then sync"])
 def test_the_dashboard_export_adds_only_the_charges_the_api_cannot_see_in_either_order(
@@ -214,7 +191,7 @@ def test_the_dashboard_export_adds_only_the_charges_the_api_cannot_see_in_either
     fake, server = github
     config = github_config(tmp_path, server.url)
     charges = fake.write_export_csv(tmp_path / "sponsors.csv", datetime(2025, 12, 1, tzinfo=UTC))
-    export = as_json_export(tmp_path / "sponsors.csv") if form == "json" else tmp_path / "sponsors.csv"
+    export = github_json_export(tmp_path / "sponsors.csv") if form == "json" else tmp_path / "sponsors.csv"
     first = sum(1 for a in fake.activities if a.action == "NEW_SPONSORSHIP")
     assert len(charges) > first  # renewals: charges the API does not list
     if order == "sync then import":
